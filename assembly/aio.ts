@@ -1,0 +1,373 @@
+/**
+ * The syscalls' kernel side: io_submit (S2), io_cancel (S5), the reaping step
+ * of io_getevents (S4), synchronous read/write, and boot.
+ *
+ * Arguments too big for parameters cross in the calling cpu's scratch area
+ * (layout.ts: SUB_* records, SEG_* segments, REAP_* records). The host has
+ * already rejected what JS alone can judge (malformed entries, reserved
+ * fields, negative offsets, bad sizes); everything that needs kernel state is
+ * judged here, in the order S2 gives: ring slot (-EAGAIN), fd (-EBADF), open
+ * mode (-EBADF), opcode (-EINVAL).
+ */
+import {
+  KAIO_MAGIC, KAIO_VERSION, LAYOUT_SIG, H_MAGIC, H_VERSION, H_MEM_BYTES, H_NCPUS, H_FLAGS,
+  H_AIO_MAX_NR, H_HEAP_TOP, H_HEAP_END, H_BOOT_ID, H_LAYOUT_SIG, HEAP_OFF, MAX_CPUS,
+  SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_SEGS, SUB_REC_SIZE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD,
+  SUB_NBYTES, SUB_FLAGS, SUB_OFFSET, SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST,
+  SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF,
+  SEG_LEN, KI_CANCEL, KI_CTX, KI_ID, KI_DATA, KI_POS, KI_NBYTES, KI_OPCODE, KI_FILE, KI_FLAGS,
+  KI_BIOS_LEFT, KI_NBIO, KI_BIOVEC, KI_DEV, KI_RES, KI_RES2, KI_BOUNCE, KI_BOUNCE_SIZE,
+  KI_WQ_WHICH, KI_PRIVATE, KI_DONE, KI_CPU, KI_SEGS, KI_NSEG, KI_SEG_INLINE, KI_INLINE_SEGS,
+  KI_BIO_INLINE, BIO_SIZE, NO_DEV, WQ_NONE, CX_ID_BASE, CX_INFLIGHT, REAP_MAX, FT_BLOCK, FT_PIPE_R,
+  FT_PIPE_W, FMODE_READ, FMODE_WRITE, IOCB_FLAG_RESFD, RWF_NOWAIT, IOCB_CMD_PREAD,
+  IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL, IOCB_CMD_NOOP,
+  IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
+  BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
+  KW_MAX, MAX_DEVS,
+} from './layout';
+import { EINVAL, EAGAIN, EBADF, EBUSY, ENOMEM, ENOSPC, ESPIPE } from './errno';
+import { hi32 } from './barrier';
+import { kmalloc, kfree } from './heap';
+import { ctx_get, ctx_put } from './ctxtab';
+import { tag_alloc, tag_free } from './tags';
+import { get_reqs, put_reqs, refill, reap_trylock, reap_unlock, ring_reap } from './ring';
+import {
+  kiocb_get, kiocb_lookup, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
+  list_cancel,
+} from './kiocb';
+import { fget, fput, file_type, file_mode, file_obj, file_addr } from './file';
+import { bio_init, blk_submit, dev_addr } from './blk';
+import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
+
+@inline export function scratch(cpu: u32): usize {
+  return SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT);
+}
+
+/** Boot: write the header. Called once, by the booting thread, before any other. */
+export function kernel_init(mem_bytes: u32, ncpus: u32, flags: u32, aio_max_nr: u32, boot_id: u32): i32 {
+  if (ncpus == 0 || ncpus > MAX_CPUS || mem_bytes <= HEAP_OFF) return -EINVAL;
+  store<u32>(H_MAGIC, KAIO_MAGIC);
+  store<u32>(H_VERSION, KAIO_VERSION);
+  store<u32>(H_LAYOUT_SIG, LAYOUT_SIG);
+  store<u32>(H_MEM_BYTES, mem_bytes);
+  store<u32>(H_NCPUS, ncpus);
+  store<u32>(H_FLAGS, flags);
+  store<u32>(H_AIO_MAX_NR, aio_max_nr);
+  store<u32>(H_BOOT_ID, boot_id);
+  store<u32>(H_HEAP_END, mem_bytes);
+  atomic.store<u32>(H_HEAP_TOP, HEAP_OFF);
+  return 0;
+}
+
+/** Compile-time layout signature of this module (the host compares it with its own). */
+export function layout_sig(): u32 {
+  return LAYOUT_SIG;
+}
+
+// --- io_submit ------------------------------------------------------------------
+
+/** Copy the record's segments into the kiocb. false when out of memory. */
+function take_segments(req: usize, rec: usize, segbase: usize): bool {
+  const nseg = load<u32>(rec, SUB_NSEG);
+  let segs: usize = 0;
+  if (nseg > 0) {
+    segs = nseg <= KI_INLINE_SEGS ? req + KI_SEG_INLINE : kmalloc(nseg * SEG_SIZE);
+    if (segs == 0) return false;
+    memory.copy(segs, segbase + <usize>load<u32>(rec, SUB_SEG_FIRST) * SEG_SIZE, nseg * SEG_SIZE);
+  }
+  store<u32>(req, <u32>segs, KI_SEGS);
+  store<u32>(req, nseg, KI_NSEG);
+  return true;
+}
+
+/** Reads and writes on a block device: one bio per segment, over the range that fits the device. */
+function blk_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool, pos: u64, nbytes: u32): void {
+  const d = dev_addr(devidx);
+  if (atomic.load<u32>(d + D_TYPE) == DT_NULL) {
+    aio_complete(cpu, req, <i64>nbytes, 0); // completes without transferring data
+    return;
+  }
+  const size = load<u64>(d, D_SIZE);
+  if (nbytes == 0) { aio_complete(cpu, req, 0, 0); return; }
+  if (pos >= size) { aio_complete(cpu, req, write ? -ENOSPC : 0, 0); return; }
+  const eff: u32 = <u64>nbytes < size - pos ? nbytes : <u32>(size - pos);
+  const nseg = load<u32>(req, KI_NSEG);
+  const segs = <usize>load<u32>(req, KI_SEGS);
+  let nbio: u32 = 0;
+  let acc: u32 = 0;
+  for (let i: u32 = 0; i < nseg && acc < eff; i++) {
+    const len = load<u32>(segs + <usize>i * SEG_SIZE, SEG_LEN);
+    if (len == 0) continue;
+    acc += len;
+    nbio++;
+  }
+  const vec = nbio == 1 ? req + KI_BIO_INLINE : kmalloc(nbio * BIO_SIZE);
+  if (vec == 0) { aio_complete(cpu, req, -ENOMEM, 0); return; }
+  store<u32>(req, nbio, KI_NBIO);
+  store<u32>(req, <u32>vec, KI_BIOVEC);
+  store<u32>(req, nbio, KI_BIOS_LEFT);
+  atomic.store<u32>(req + KI_DEV, devidx);
+  let p = pos;
+  let left = eff;
+  let b: u32 = 0;
+  for (let i: u32 = 0; i < nseg && left > 0; i++) {
+    const s = segs + <usize>i * SEG_SIZE;
+    const len = load<u32>(s, SEG_LEN);
+    if (len == 0) continue;
+    const l = len < left ? len : left;
+    bio_init(vec + <usize>b * BIO_SIZE, req, req + KI_CANCEL, write ? BIO_WRITE : BIO_READ, devidx, p,
+      load<u32>(s, SEG_KIND), load<u32>(s, SEG_REF), load<u32>(s, SEG_OFF), l);
+    p += <u64>l;
+    left -= l;
+    b++;
+  }
+  // The request cannot complete before its last bio is queued; after that it
+  // may be gone, so nothing below touches it.
+  for (let k: u32 = 0; k < nbio; k++) blk_submit(vec + <usize>k * BIO_SIZE);
+}
+
+/** Hand a live request to its driver. It may complete before this returns. */
+function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u64, nbytes: u32, rwf: u32, events: u32): void {
+  const nowait = (rwf & RWF_NOWAIT) != 0;
+  if (opcode == IOCB_CMD_NOOP) {
+    aio_complete(cpu, req, 0, 0);
+    return;
+  }
+  if (opcode == IOCB_CMD_POLL) {
+    if (type == FT_BLOCK) {
+      // Block devices are always ready (DEFAULT_POLLMASK).
+      aio_complete(cpu, req, <i64>((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & (events | POLLERR | POLLHUP)), 0);
+    } else {
+      pipe_poll_submit(cpu, req, obj, type == FT_PIPE_W, events);
+    }
+    return;
+  }
+  const write = opcode == IOCB_CMD_PWRITE || opcode == IOCB_CMD_PWRITEV;
+  if (type == FT_BLOCK) {
+    if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
+      if (atomic.load<u32>(dev_addr(obj) + D_TYPE) != DT_RAMDISK) {
+        aio_complete(cpu, req, 0, 0);
+        return;
+      }
+      const bio = req + KI_BIO_INLINE;
+      store<u32>(req, 1, KI_NBIO);
+      store<u32>(req, <u32>bio, KI_BIOVEC);
+      store<u32>(req, 1, KI_BIOS_LEFT);
+      atomic.store<u32>(req + KI_DEV, obj);
+      bio_init(bio, req, req + KI_CANCEL, BIO_FLUSH, obj, 0, 0, 0, 0, 0);
+      blk_submit(bio);
+      return;
+    }
+    blk_rw_submit(cpu, req, obj, write, pos, nbytes);
+    return;
+  }
+  if (write) pipe_write_submit(cpu, req, obj, nbytes, nowait);
+  else pipe_read_submit(cpu, req, obj, nbytes, nowait);
+}
+
+/** One iocb. 0, or -errno (nothing of it remains then). */
+function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
+  if (!get_reqs(ctx, cpu)) return -EAGAIN;
+  const fh = fget(load<i32>(rec, SUB_FD));
+  if (fh == 0) {
+    put_reqs(ctx, cpu);
+    return -EBADF;
+  }
+  const flags = load<u32>(rec, SUB_FLAGS);
+  if ((flags & IOCB_FLAG_RESFD) != 0) {
+    // No eventfds in kaio: an open fd is the wrong kind, anything else is bad.
+    const r = fget(load<i32>(rec, SUB_RESFD));
+    fput(r);
+    fput(fh);
+    put_reqs(ctx, cpu);
+    return r != 0 ? -EINVAL : -EBADF;
+  }
+  const opcode = load<u32>(rec, SUB_OPCODE);
+  const type = file_type(fh);
+  const mode = file_mode(fh);
+  let err: i32 = 0;
+  if (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV) {
+    if ((mode & FMODE_READ) == 0) err = -EBADF;
+  } else if (opcode == IOCB_CMD_PWRITE || opcode == IOCB_CMD_PWRITEV) {
+    if ((mode & FMODE_WRITE) == 0) err = -EBADF;
+  } else if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
+    if (type != FT_BLOCK) err = -EINVAL; // pipes have no fsync
+  } else if (opcode != IOCB_CMD_POLL && opcode != IOCB_CMD_NOOP) {
+    err = -EINVAL;
+  }
+  if (err != 0) {
+    fput(fh);
+    put_reqs(ctx, cpu);
+    return err;
+  }
+  const id = tag_alloc(ctx, cpu);
+  const req = id == 0xffffffff ? 0 : kiocb_get(ctx, id);
+  if (req == 0 || !take_segments(req, rec, segbase)) {
+    if (id != 0xffffffff) tag_free(ctx, cpu, id);
+    fput(fh);
+    put_reqs(ctx, cpu);
+    return id == 0xffffffff ? -EAGAIN : -ENOMEM;
+  }
+  const gen = hi32(atomic.load<u64>(req + KI_CANCEL));
+  const pos = <u64>load<f64>(rec, SUB_OFFSET);
+  const nbytes = load<u32>(rec, SUB_NBYTES);
+  const rwf = load<u32>(rec, SUB_RW_FLAGS);
+  store<u32>(req, slot, KI_CTX);
+  store<u32>(req, id, KI_ID);
+  store<u64>(req, load<u64>(rec, SUB_DATA), KI_DATA);
+  store<u64>(req, pos, KI_POS);
+  store<u32>(req, nbytes, KI_NBYTES);
+  store<u32>(req, opcode, KI_OPCODE);
+  store<u32>(req, fh, KI_FILE);
+  store<u32>(req, rwf, KI_FLAGS);
+  store<u32>(req, 0, KI_BIOS_LEFT);
+  store<u32>(req, 0, KI_NBIO);
+  store<u32>(req, 0, KI_BIOVEC);
+  store<u32>(req, NO_DEV, KI_DEV);
+  store<i64>(req, 0, KI_RES);
+  store<i64>(req, 0, KI_RES2);
+  store<u32>(req, load<u32>(rec, SUB_BOUNCE), KI_BOUNCE);
+  store<u32>(req, load<u32>(rec, SUB_BOUNCE_SIZE), KI_BOUNCE_SIZE);
+  store<u32>(req, WQ_NONE, KI_WQ_WHICH);
+  store<u32>(req, 0xffffffff, KI_PRIVATE);
+  store<u32>(req, 0, KI_DONE);
+  store<u32>(req, cpu, KI_CPU);
+  // aio_key, written back to the iocb by the host.
+  store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
+  store<u32>(rec, gen, SUB_OUT_GEN);
+  atomic.add<u32>(ctx + CX_INFLIGHT, 1); // pairs with aio_complete's sub; io_destroy waits for 0
+  if (lookup_is_list()) list_add(ctx, req);
+  kiocb_publish(req, gen);
+  dispatch(cpu, req, opcode, type, file_obj(fh), pos, nbytes, rwf, nbytes);
+  return 0;
+}
+
+/**
+ * io_submit: submit the n records in the cpu's scratch. Returns how many were
+ * submitted; if the first one failed, its -errno. -EINVAL for a bad context.
+ */
+export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
+  if (cpu >= MAX_CPUS) return -EINVAL;
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -EINVAL;
+  if (n > SUB_MAX_BATCH) n = SUB_MAX_BATCH;
+  const base = scratch(cpu);
+  let i: u32 = 0;
+  let err: i32 = 0;
+  for (; i < n; i++) {
+    err = submit_one(cpu, ctx, slot, base + <usize>i * SUB_REC_SIZE, base + SCRATCH_SEGS);
+    if (err < 0) break;
+  }
+  ctx_put(ctx);
+  return i > 0 ? <i32>i : err;
+}
+
+// --- io_cancel --------------------------------------------------------------------
+
+/**
+ * io_cancel: (gid, kgen) is the aio_key split by the host. -EINPROGRESS if the
+ * request was in flight on this context (its event says how it ended),
+ * -EINVAL otherwise. Never blocks.
+ */
+export function io_cancel(slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -EINVAL;
+  let r: i32 = -EINVAL;
+  if (lookup_is_list()) {
+    r = list_cancel(ctx, gid, kgen);
+  } else {
+    const req = kiocb_lookup(ctx, gid);
+    if (req != 0) r = kiocb_cancel(req, kgen);
+  }
+  ctx_put(ctx);
+  return r;
+}
+
+// --- io_getevents, the part that takes events ---------------------------------------
+
+/**
+ * Take up to `max` events into the cpu's scratch (REAP_REC_SIZE each). Returns
+ * the count (0: none ready), -EINVAL (context gone), or -EBUSY (another reaper
+ * holds the ring; the host sleeps on the lock word and retries).
+ */
+export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32): i32 {
+  if (cpu >= MAX_CPUS) return -EINVAL;
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -EINVAL;
+  if (!reap_trylock(ctx)) {
+    ctx_put(ctx);
+    return -EBUSY;
+  }
+  const n = ring_reap(ctx, scratch(cpu), max < REAP_MAX ? max : REAP_MAX);
+  reap_unlock(ctx);
+  if (n != 0) refill(ctx);
+  ctx_put(ctx);
+  return <i32>n;
+}
+
+// --- synchronous I/O (k.write, k.read, k.pwrite, k.pread) ----------------------------
+
+function block_sync(fh: u32, buf: usize, n: u32, pos: u64, write: bool): i32 {
+  const d = dev_addr(file_obj(fh));
+  if (atomic.load<u32>(d + D_TYPE) == DT_NULL) return write ? <i32>n : 0;
+  const size = load<u64>(d, D_SIZE);
+  if (pos >= size) return write && n > 0 ? -ENOSPC : 0;
+  const m: u32 = <u64>n < size - pos ? n : <u32>(size - pos);
+  const media = <usize>load<u32>(d, D_MEDIA) + <usize>pos;
+  if (write) memory.copy(media, buf, m);
+  else memory.copy(buf, media, m);
+  return <i32>m;
+}
+
+/**
+ * write(2)/read(2) (pos < 0: at and advancing the file position) or
+ * pwrite/pread (pos >= 0) of n bytes from/to the cpu's scratch. Pipes are
+ * non-blocking. Returns bytes, or -errno.
+ */
+export function sys_rw(cpu: u32, fd: i32, n: u32, pos: f64, write: bool): i32 {
+  if (cpu >= MAX_CPUS) return -EINVAL;
+  const fh = fget(fd);
+  if (fh == 0) return -EBADF;
+  const type = file_type(fh);
+  const mode = file_mode(fh);
+  const buf = scratch(cpu);
+  let r: i32 = -EBADF;
+  if ((mode & (write ? FMODE_WRITE : FMODE_READ)) != 0) {
+    if (type == FT_BLOCK) {
+      const f = file_addr(fh - 1);
+      const p: u64 = pos < 0 ? load<u64>(f, F_POS) : <u64>pos;
+      r = block_sync(fh, buf, n, p, write);
+      if (pos < 0 && r > 0) store<u64>(f, p + <u64>r, F_POS);
+    } else if (pos >= 0) {
+      r = -ESPIPE; // pipes have no offset
+    } else if (type == FT_PIPE_W && write) {
+      r = pipe_write_sync(file_obj(fh), buf, n);
+    } else if (type == FT_PIPE_R && !write) {
+      r = pipe_read_sync(file_obj(fh), buf, n);
+    }
+  }
+  fput(fh);
+  return r;
+}
+
+/** Type of the file open at fd (FT_*), or -EBADF. The host uses it to pick buffer handling. */
+export function fd_type(fd: i32): i32 {
+  const fh = fget(fd);
+  if (fh == 0) return -EBADF;
+  const t = file_type(fh);
+  fput(fh);
+  return <i32>t;
+}
+
+// --- the kworker ------------------------------------------------------------------
+
+/** Serve queued pipes into the cpu's scratch (kiocb, result) records; returns the count. */
+export function kworker_collect(cpu: u32): u32 {
+  if (cpu >= MAX_CPUS) return 0;
+  return kworker_run(scratch(cpu), KW_MAX);
+}
+
+/** Complete a request the kworker collected (after the host filled its SAB segments). */
+export function kworker_complete(cpu: u32, req: usize, res: i64): void {
+  aio_complete(cpu, req, res, 0);
+}

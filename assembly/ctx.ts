@@ -1,0 +1,292 @@
+/**
+ * Contexts: io_setup, the kernel half of io_destroy, enumeration (S1, S11).
+ *
+ * io_destroy is split so that every wait happens on the host (no waiting in
+ * WASM): ctx_kill (LIVE -> DYING, quota back, reapers woken) -> host waits for
+ * users == 0 -> ctx_cancel_all (ask every live request to cancel, found by
+ * iterating the ids, or by walking the list in the list baseline) -> host waits
+ * for inflight == 0 -> ctx_free.
+ *
+ * One kzalloc holds a context's ring, ready marks, slot bounces, tag links and
+ * per-cpu caches:
+ *
+ *   mem: [ aio_ring (32 + 32 x ring_nr) | ready u32 x ring_nr | bounce u64 x ring_nr
+ *        | tags_next u32 x nr | pcpu: ncpus x stride ]        (each part 64-aligned)
+ */
+import {
+  AIO_NR_LIMIT, H_AIO_MAX_NR, H_AIO_NR, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
+  CX_STATE_GEN, CX_USERS, CX_NR, CX_RING_NR, CX_MEM, CX_MEM_SIZE, CX_RING, CX_READY, CX_BOUNCE,
+  CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_INFLIGHT, CX_CTX_LOCK,
+  CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
+  CTX_DYING, RING_HDR_SIZE, IO_EVENT_SIZE, PC_SLOTS, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT,
+  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS,
+} from './layout';
+import { EINVAL, EAGAIN, ENOMEM } from './errno';
+import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
+import { kzalloc, kfree } from './heap';
+import { tags_init } from './tags';
+import { ring_init, ring_free_bounces } from './ring';
+import { ctx_addr, ctx_get, ctx_put } from './ctxtab';
+import { kiocb_lookup, kiocb_cancel, lookup_is_list } from './kiocb';
+
+@inline function align64(x: u32): u32 {
+  return (x + 63) & ~63;
+}
+
+// --- global kiocb id ranges (first fit over a bitmap of id pages) -----------
+
+@inline function idbit(i: u32): bool {
+  return ((load<u32>(IDMAP_OFF + (<usize>(i >> 5) << 2)) >> (i & 31)) & 1) != 0;
+}
+
+function idbits_set(first: u32, k: u32, on: bool): void {
+  for (let i = first; i < first + k; i++) {
+    const w = IDMAP_OFF + (<usize>(i >> 5) << 2);
+    const bit: u32 = 1 << (i & 31);
+    store<u32>(w, on ? load<u32>(w) | bit : load<u32>(w) & ~bit);
+  }
+}
+
+/** Reserve k consecutive id pages. First page, or -1. */
+function idrange_alloc(k: u32): i32 {
+  spin_lock(H_ID_LOCK);
+  const hint = load<u32>(H_ID_HINT);
+  let run: u32 = 0;
+  let start: u32 = 0;
+  let i = hint;
+  let found: i32 = -1;
+  while (i < ID_PAGES) {
+    if ((i & 31) == 0 && i + 32 <= ID_PAGES) {
+      const w = load<u32>(IDMAP_OFF + (<usize>(i >> 5) << 2));
+      if (w == 0xffffffff) { run = 0; i += 32; continue; }
+      if (w == 0) {
+        if (run == 0) start = i;
+        run += 32;
+        i += 32;
+        if (run >= k) { found = <i32>start; break; }
+        continue;
+      }
+    }
+    if (idbit(i)) {
+      run = 0;
+    } else {
+      if (run == 0) start = i;
+      run++;
+      if (run >= k) { found = <i32>start; break; }
+    }
+    i++;
+  }
+  if (found >= 0) {
+    idbits_set(<u32>found, k, true);
+    if (<u32>found == hint) store<u32>(H_ID_HINT, <u32>found + k);
+  }
+  spin_unlock(H_ID_LOCK);
+  return found;
+}
+
+function idrange_free(first: u32, k: u32): void {
+  spin_lock(H_ID_LOCK);
+  idbits_set(first, k, false);
+  if (first < load<u32>(H_ID_HINT)) store<u32>(H_ID_HINT, first);
+  spin_unlock(H_ID_LOCK);
+}
+
+// --- io_setup ------------------------------------------------------------------
+
+function quota_put(nr: u32): void {
+  atomic.sub<u32>(H_AIO_NR, nr);
+}
+
+/**
+ * io_setup(nr): the context's table slot, or -errno. The host turns (slot,
+ * generation) into the context id. nr was checked for shape by the host; the
+ * bound checks are repeated here because this is the kernel.
+ */
+export function io_setup(nr: u32): i32 {
+  if (nr == 0 || nr > AIO_NR_LIMIT) return -EINVAL;
+  const max = load<u32>(H_AIO_MAX_NR);
+  if (nr > max) return -EAGAIN;
+  let cur = atomic.load<u32>(H_AIO_NR);
+  while (true) {
+    if (<u64>cur + <u64>nr > <u64>max) return -EAGAIN;
+    // Pairs with concurrent io_setup/io_destroy on the quota.
+    const seen = atomic.cmpxchg<u32>(H_AIO_NR, cur, cur + nr);
+    if (seen == cur) break;
+    cur = seen;
+  }
+
+  // A free table slot, next-fit from the rover so ids are not reused at once.
+  const rover = atomic.load<u32>(H_CTX_ROVER);
+  let slot: u32 = MAX_CTX;
+  let gen: u32 = 0;
+  for (let k: u32 = 0; k < MAX_CTX; k++) {
+    const s = (rover + k) & (MAX_CTX - 1);
+    const c = ctx_addr(s);
+    const sg = atomic.load<u64>(c + CX_STATE_GEN);
+    if (lo32(sg) != CTX_FREE) continue;
+    const ng = hi32(sg) + 1 == 0 ? 1 : hi32(sg) + 1;
+    if (atomic.cmpxchg<u64>(c + CX_STATE_GEN, sg, pack(ng, CTX_SETUP)) == sg) {
+      slot = s;
+      gen = ng;
+      break;
+    }
+  }
+  if (slot == MAX_CTX) {
+    quota_put(nr);
+    return -EAGAIN;
+  }
+  atomic.store<u32>(H_CTX_ROVER, (slot + 1) & (MAX_CTX - 1));
+  const ctx = ctx_addr(slot);
+
+  const npages = (nr + KIOCBS_PER_PAGE - 1) >> KIOCBS_PER_PAGE_SHIFT;
+  const first = idrange_alloc(npages);
+  if (first < 0) {
+    atomic.store<u64>(ctx + CX_STATE_GEN, pack(gen, CTX_FREE));
+    quota_put(nr);
+    return -EAGAIN;
+  }
+
+  const ncpus = load<u32>(H_NCPUS);
+  let batch = nr / (ncpus * 4);
+  if (batch < 1) batch = 1;
+  if (batch > 32) batch = 32;
+  const cache = batch * 2;
+  const stride = nr >= 256 ? align64(PC_SLOTS + cache * 4) : (PC_SLOTS + cache * 4 + 7) & ~7;
+  const ring_nr = nr + 1;
+  const ring_sz = align64(RING_HDR_SIZE + ring_nr * IO_EVENT_SIZE);
+  const ready_sz = align64(ring_nr * 4);
+  const bounce_sz = align64(ring_nr * 8);
+  const next_sz = align64(nr * 4);
+  const pcpu_sz = align64(ncpus * stride);
+  const size = ring_sz + ready_sz + bounce_sz + next_sz + pcpu_sz;
+  const mem = kzalloc(size);
+  if (mem == 0) {
+    idrange_free(<u32>first, npages);
+    atomic.store<u64>(ctx + CX_STATE_GEN, pack(gen, CTX_FREE));
+    quota_put(nr);
+    return -ENOMEM;
+  }
+  store<u32>(ctx, nr, CX_NR);
+  store<u32>(ctx, ring_nr, CX_RING_NR);
+  store<u32>(ctx, <u32>mem, CX_MEM);
+  store<u32>(ctx, size, CX_MEM_SIZE);
+  store<u32>(ctx, <u32>mem, CX_RING);
+  store<u32>(ctx, <u32>mem + ring_sz, CX_READY);
+  store<u32>(ctx, <u32>mem + ring_sz + ready_sz, CX_BOUNCE);
+  store<u32>(ctx, <u32>mem + ring_sz + ready_sz + bounce_sz, CX_TAGS_NEXT);
+  store<u32>(ctx, <u32>mem + ring_sz + ready_sz + bounce_sz + next_sz, CX_PCPU);
+  store<u32>(ctx, stride, CX_PCPU_STRIDE);
+  store<u32>(ctx, batch, CX_BATCH);
+  store<u32>(ctx, cache, CX_CACHE_SIZE);
+  store<u32>(ctx, 0, CX_INFLIGHT);
+  store<u32>(ctx, 0, CX_CTX_LOCK);
+  store<u32>(ctx, 0, CX_LIST_HEAD);
+  store<u32>(ctx, 0, CX_LIST_TAIL);
+  store<u32>(ctx, <u32>first << KIOCBS_PER_PAGE_SHIFT, CX_ID_BASE);
+  store<u32>(ctx, 0, CX_USERS);
+  tags_init(ctx, ncpus);
+  ring_init(ctx, slot);
+  // Release: everything above before the context can be found; pairs with ctx_get's loads.
+  atomic.store<u64>(ctx + CX_STATE_GEN, pack(gen, CTX_LIVE));
+  return <i32>slot;
+}
+
+/** Generation of a table slot (for the host to form the context id). */
+export function ctx_gen(slot: u32): u32 {
+  return slot < MAX_CTX ? hi32(atomic.load<u64>(ctx_addr(slot) + CX_STATE_GEN)) : 0;
+}
+
+// --- io_destroy, in steps -------------------------------------------------------
+
+/** LIVE -> DYING. Quota goes back at once (as kill_ioctx does). 0, or -EINVAL. */
+export function ctx_kill(slot: u32, gen: u32): i32 {
+  if (slot >= MAX_CTX) return -EINVAL;
+  const ctx = ctx_addr(slot);
+  const live = pack(gen, CTX_LIVE);
+  // Pairs with ctx_get's re-check: a syscall either sees DYING or is counted in users.
+  if (atomic.cmpxchg<u64>(ctx + CX_STATE_GEN, live, pack(gen, CTX_DYING)) != live) return -EINVAL;
+  quota_put(load<u32>(ctx, CX_NR));
+  // Wake every reaper; they find the context dead and return.
+  atomic.add<u32>(ctx + CX_WAKE, 1);
+  atomic.notify(ctx + CX_WAKE, -1);
+  return 0;
+}
+
+/** Syscalls still inside a dying context (host waits for 0 on CX_DYING_WAKE). */
+export function ctx_users(slot: u32): u32 {
+  return atomic.load<u32>(ctx_addr(slot) + CX_USERS);
+}
+
+/** Requests submitted and not yet completed. */
+export function ctx_inflight(slot: u32): u32 {
+  return atomic.load<u32>(ctx_addr(slot) + CX_INFLIGHT);
+}
+
+/** Ask every live request to cancel. Returns how many were live. */
+export function ctx_cancel_all(slot: u32): u32 {
+  const ctx = ctx_addr(slot);
+  const base = load<u32>(ctx, CX_ID_BASE);
+  const nr = load<u32>(ctx, CX_NR);
+  let n: u32 = 0;
+  if (lookup_is_list()) {
+    // Pre-patch design: walk active_reqs under ctx_lock, cancelling each.
+    spin_lock(ctx + CX_CTX_LOCK);
+    let req = <usize>load<u32>(ctx, CX_LIST_HEAD);
+    while (req != 0) {
+      const next = <usize>load<u32>(req, KI_LIST_NEXT);
+      kiocb_cancel(req, hi32(atomic.load<u64>(req + KI_CANCEL)));
+      n++;
+      req = next;
+    }
+    spin_unlock(ctx + CX_CTX_LOCK);
+    return n;
+  }
+  // S11: found by iterating the ids.
+  for (let i: u32 = 0; i < nr; i++) {
+    const req = kiocb_lookup(ctx, base + i);
+    if (req == 0) continue;
+    const w = atomic.load<u64>(req + KI_CANCEL);
+    if (lo32(w) == KIOCB_FREE) continue;
+    kiocb_cancel(req, hi32(w));
+    n++;
+  }
+  return n;
+}
+
+/** Free a dying context whose requests have all completed. */
+export function ctx_free(slot: u32): void {
+  const ctx = ctx_addr(slot);
+  const sg = atomic.load<u64>(ctx + CX_STATE_GEN);
+  if (lo32(sg) != CTX_DYING) return;
+  ring_free_bounces(ctx);
+  kfree(<usize>load<u32>(ctx, CX_MEM), load<u32>(ctx, CX_MEM_SIZE));
+  const nr = load<u32>(ctx, CX_NR);
+  idrange_free(load<u32>(ctx, CX_ID_BASE) >> KIOCBS_PER_PAGE_SHIFT, (nr + KIOCBS_PER_PAGE - 1) >> KIOCBS_PER_PAGE_SHIFT);
+  // Release: the slot may be claimed by io_setup from here on.
+  atomic.store<u64>(ctx + CX_STATE_GEN, pack(hi32(sg), CTX_FREE));
+  atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
+}
+
+/**
+ * Enumerate outstanding requests (checkpoint/restore, S11): writes up to `max`
+ * records {aio_key u64, aio_data u64} at `out`. Returns the count, or -EINVAL.
+ * A snapshot: requests may complete while it is taken.
+ */
+export function ctx_enumerate(slot: u32, gen: u32, out: usize, max: u32): i32 {
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -EINVAL;
+  const base = load<u32>(ctx, CX_ID_BASE);
+  const nr = load<u32>(ctx, CX_NR);
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < nr && n < max; i++) {
+    const req = kiocb_lookup(ctx, base + i);
+    if (req == 0) continue;
+    const w = atomic.load<u64>(req + KI_CANCEL);
+    if (lo32(w) == KIOCB_FREE) continue;
+    store<u64>(out + <usize>n * 16, (<u64>hi32(w) << KEY_ID_BITS) | <u64>(base + i));
+    store<u64>(out + <usize>n * 16, load<u64>(req, KI_DATA), 8);
+    n++;
+  }
+  ctx_put(ctx);
+  return <i32>n;
+}

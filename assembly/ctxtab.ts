@@ -1,0 +1,44 @@
+/**
+ * kioctx table access and the per-syscall context reference.
+ *
+ * A context id handed to JS is gen * MAX_CTX + slot (see src/aio.ts). Both
+ * halves are checked before any context memory is touched: the slot against
+ * the table size, the generation and state against the entry's state_gen word.
+ * Table entries are never freed, only recycled under a new generation, so a
+ * stale id always lands on valid memory and then fails the generation check.
+ */
+import {
+  CTX_OFF, CTX_SIZE, MAX_CTX, CX_STATE_GEN, CX_USERS, CX_DYING_WAKE, CTX_LIVE, CTX_DYING,
+} from './layout';
+import { pack, lo32 } from './barrier';
+
+@inline export function ctx_addr(slot: u32): usize {
+  return CTX_OFF + <usize>slot * CTX_SIZE;
+}
+
+/**
+ * Take a reference on live context (slot, gen) for the length of one syscall.
+ * Returns its address, or 0 if it is not live (-EINVAL to the caller).
+ */
+export function ctx_get(slot: u32, gen: u32): usize {
+  if (slot >= MAX_CTX) return 0;
+  const ctx = ctx_addr(slot);
+  const live = pack(gen, CTX_LIVE);
+  if (atomic.load<u64>(ctx + CX_STATE_GEN) != live) return 0;
+  atomic.add<u32>(ctx + CX_USERS, 1);
+  // Re-check after announcing ourselves: pairs with io_destroy's cmpxchg to DYING
+  // followed by its load of users. Either it sees us and waits, or we see DYING.
+  if (atomic.load<u64>(ctx + CX_STATE_GEN) != live) {
+    ctx_put(ctx);
+    return 0;
+  }
+  return ctx;
+}
+
+/** Drop a syscall reference; wakes io_destroy waiting for users to drain. */
+export function ctx_put(ctx: usize): void {
+  if (atomic.sub<u32>(ctx + CX_USERS, 1) == 1 && lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
+    atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
+    atomic.notify(ctx + CX_DYING_WAKE, -1);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Block devices: the table entry that the kernel (blk.ts) and the device's own
+ * thread (src/devices) share. Creation is serialised on H_FD_LOCK; an entry is
+ * published by the final atomic store of its type.
+ */
+import {
+  DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_FLAGS, D_SIZE, D_MEDIA, D_SERVICE_US, D_QUEUE_DEPTH,
+  D_CPU, D_DOORBELL, D_CANCEL_PENDING, D_PAUSED, D_STATE, D_Q_LOCK, D_Q_HEAD, D_Q_TAIL, D_Q_COUNT,
+  D_ST_DISPATCHED, D_WAITING, D_NAME, D_NAME_MAX, DT_NONE, DT_RAMDISK, DS_STARTING, H_FD_LOCK,
+} from './layout';
+import { EEXIST, ENOMEM, ENOSPC, EINVAL } from './errno';
+import { spin_lock, spin_unlock } from './barrier';
+import { kmalloc_pages } from './heap';
+
+@inline function dev_entry(i: u32): usize {
+  return DEV_OFF + <usize>i * DEV_SIZE;
+}
+
+function name_eq(d: usize, name: usize, len: u32): bool {
+  for (let i: u32 = 0; i < D_NAME_MAX; i++) {
+    const a = load<u8>(d + D_NAME + i);
+    const b: u8 = i < len ? load<u8>(name + i) : 0;
+    if (a != b) return false;
+    if (a == 0) return true;
+  }
+  return true;
+}
+
+/**
+ * Create a device named by the `len` bytes at `name`. Returns its index, or
+ * -EEXIST (name taken), -ENOSPC (table full), -ENOMEM (no room for the media).
+ */
+export function device_create(type: u32, size: u32, service_us: u32, depth: u32, flags: u32, name: usize, len: u32): i32 {
+  if (len == 0 || len >= D_NAME_MAX || depth == 0) return -EINVAL;
+  spin_lock(H_FD_LOCK);
+  let free: i32 = -1;
+  for (let i: u32 = 0; i < MAX_DEVS; i++) {
+    const d = dev_entry(i);
+    if (atomic.load<u32>(d + D_TYPE) == DT_NONE) {
+      if (free < 0) free = <i32>i;
+      continue;
+    }
+    if (name_eq(d, name, len)) {
+      spin_unlock(H_FD_LOCK);
+      return -EEXIST;
+    }
+  }
+  if (free < 0) {
+    spin_unlock(H_FD_LOCK);
+    return -ENOSPC;
+  }
+  const d = dev_entry(<u32>free);
+  let media: usize = 0;
+  if (type == DT_RAMDISK && size > 0) {
+    media = kmalloc_pages(size);
+    if (media == 0) {
+      spin_unlock(H_FD_LOCK);
+      return -ENOMEM;
+    }
+  }
+  memory.fill(d, 0, DEV_SIZE);
+  store<u32>(d, flags, D_FLAGS);
+  store<u64>(d, <u64>size, D_SIZE);
+  store<u32>(d, <u32>media, D_MEDIA);
+  store<u32>(d, service_us, D_SERVICE_US);
+  store<u32>(d, depth, D_QUEUE_DEPTH);
+  store<u32>(d, 0xffffffff, D_CPU);
+  store<u32>(d, DS_STARTING, D_STATE);
+  memory.copy(d + D_NAME, name, len);
+  // Release: the entry before its type; pairs with the loads in blk/open.
+  atomic.store<u32>(d + D_TYPE, type);
+  spin_unlock(H_FD_LOCK);
+  return free;
+}
+
+/** Index of the device named by `len` bytes at `name`, or -1. */
+export function device_find(name: usize, len: u32): i32 {
+  if (len == 0 || len >= D_NAME_MAX) return -1;
+  for (let i: u32 = 0; i < MAX_DEVS; i++) {
+    const d = dev_entry(i);
+    if (atomic.load<u32>(d + D_TYPE) != DT_NONE && name_eq(d, name, len)) return <i32>i;
+  }
+  return -1;
+}

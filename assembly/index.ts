@@ -1,0 +1,18 @@
+/**
+ * The kaio kernel's exports: everything the host (src/) calls. Every function
+ * returns -errno or a plain value and never traps on input from JS: indices
+ * are bounds- and generation-checked before they touch memory.
+ *
+ * Build rule (scripts/check-wasm.mjs): the module has no data, global, start or
+ * datacount section and imports only env.memory, so instantiating it again on
+ * another thread cannot clobber shared state.
+ */
+export { kernel_init, layout_sig, io_submit, io_cancel, io_reap, sys_rw, fd_type, kworker_collect, kworker_complete } from './aio';
+export { io_setup, ctx_gen, ctx_kill, ctx_users, ctx_inflight, ctx_cancel_all, ctx_free, ctx_enumerate } from './ctx';
+export { cpu_online, cpu_offline, cpu_drain, cpus_online } from './cpu';
+export { kmalloc, kfree } from './heap';
+export { file_open, fd_close } from './file';
+export { pipe_create } from './pipe';
+export { device_create, device_find } from './dev';
+export { blk_fetch, blk_scan, dev_abort, dev_complete, bio_marked } from './blk';
+export { ctx_stat, kiocb_peek } from './stat';

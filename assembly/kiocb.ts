@@ -1,0 +1,298 @@
+/**
+ * kiocbs: allocation by id, the ki_cancel state machine (S10), completion.
+ *
+ * ki_cancel is one 64-bit word, moved only by compare-and-swap:
+ *
+ *     [ generation : 32 | state : 32 ]
+ *
+ * The generation is part of the word so that a cancel whose lookup raced with
+ * the request completing and its slot being reused can never mark the new
+ * request: its cmpxchg expects the old generation and fails (S3).
+ *
+ * State table (rows: state now; columns: what happens; "-" cannot happen):
+ *
+ *   state      | submit       | io_cancel               | set_cancel_fn(cb)      | complete              | free
+ *   -----------+--------------+-------------------------+------------------------+-----------------------+-----------
+ *   FREE       | -> 0         | -EINVAL                 | -                      | -                     | -
+ *   0          | -            | -> CANCELLED            | -> cb                  | -> CANCELLED          | -
+ *              |              |    -EINPROGRESS         |                        |                       |
+ *   cb         | -            | -> CANCELLING, run cb,  | -> cb' (replace)       | -> CANCELLED          | -
+ *              |              |    -> CANCELLED;        |                        |                       |
+ *              |              |    -EINPROGRESS         |                        |                       |
+ *   CANCELLING | -            | -EINPROGRESS (no-op)    | run cb' now, no change | spin until CANCELLED  | -
+ *   CANCELLED  | -            | -EINPROGRESS (no-op)    | run cb' now, no change | no change             | -> FREE, gen+1
+ *
+ * Reading the table:
+ *  - Exactly one of {complete, cancel} decides: after completion's cmpxchg to
+ *    CANCELLED no callback can start, and completion waits out a running one.
+ *  - CANCELLED means "cancel asked (callback done), or completion decided". While
+ *    any bio of the request is still queued it cannot have completed, so to the
+ *    block layer CANCELLED (or CANCELLING) means exactly "please cancel".
+ *  - Completion stores FREE with the next generation before it publishes the
+ *    event, so once an event is visible, io_cancel of its key is -EINVAL.
+ *
+ * Seed bugs fixed (PATCH 18/21, kiocb_cancel and lookup_kiocb):
+ *  1. kiocb_cancel computed `new = cancel ? KIOCB_CANCELLING : KIOCB_CANCELLED`
+ *     but then cmpxchg'd KIOCB_CANCELLING unconditionally. A request with no
+ *     callback was left CANCELLING forever: completion spun on it (hang), and
+ *     kiocb_cancelled() (== CANCELLED) never saw the mark (lost cancel). Here
+ *     state 0 goes straight to CANCELLED.
+ *  2. lookup_kiocb rejected `key > ctx->nr_events`, letting key == nr_events
+ *     index one past the id space (and the page array). Here id >= nr is
+ *     rejected before any memory is touched.
+ *  3. A freed kiocb stayed CANCELLED and matched by iocb pointer, so cancelling
+ *     a completed request "succeeded"; and a reused slot was indistinguishable
+ *     from its previous life. Here freed kiocbs are FREE and keys carry the
+ *     generation.
+ *  4. kiocb_set_cancel_fn cmpxchg'd over CANCELLING, and kiocb_cancel then
+ *     overwrote the new callback with a plain store: a callback registered
+ *     while another ran was lost. Here CANCELLING is never overwritten by
+ *     set_cancel_fn; the late callback runs at once (the cancel was asked).
+ */
+import {
+  KI_CANCEL, KI_CTX, KI_ID, KI_DATA, KI_FILE, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE,
+  KI_BOUNCE_SIZE, KI_LIST_PREV, KI_LIST_NEXT, KI_SEGS, KI_NSEG, KI_SEG_INLINE, KI_BIO_INLINE,
+  KIOCB_SHIFT, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT, KIOCB_FREE, KIOCB_CANCELLING,
+  KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
+  CX_NR, CX_ID_BASE, KPAGE_OFF, CX_INFLIGHT, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
+  CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE,
+  CB_PIPE,
+} from './layout';
+import { EINVAL, EINPROGRESS } from './errno';
+import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
+import { kmalloc, kfree } from './heap';
+import { tag_free } from './tags';
+import { ring_publish } from './ring';
+import { ctx_addr } from './ctxtab';
+import { fput } from './file';
+import { blk_cancel_kick } from './blk';
+import { pipe_cancel_cb } from './pipe';
+
+@inline export function next_gen(gen: u32): u32 {
+  const g = (gen + 1) & KIOCB_GEN_MASK;
+  return g == 0 ? 1 : g;
+}
+
+/** aio_key of a live kiocb: generation and id. */
+@inline export function kiocb_key(gen: u32, id: u32): u64 {
+  return (<u64>gen << KEY_ID_BITS) | <u64>id;
+}
+
+/**
+ * kiocb_from_id for lookups (io_cancel): the kiocb with global id `gid` if it
+ * belongs to this context's id range, else 0. The bound is exclusive, `gid -
+ * base >= nr` is rejected (seed bug 2), and an id from another context's range
+ * is rejected before any kiocb is read.
+ */
+export function kiocb_lookup(ctx: usize, gid: u32): usize {
+  const local = gid - load<u32>(ctx, CX_ID_BASE); // wraps to a huge value below base
+  if (local >= load<u32>(ctx, CX_NR)) return 0;
+  // Pairs with the cmpxchg that publishes an initialised page in kiocb_get.
+  const page = <usize>atomic.load<u32>(KPAGE_OFF + (<usize>(gid >> KIOCBS_PER_PAGE_SHIFT) << 2));
+  if (page == 0) return 0;
+  return page + (<usize>(gid & (KIOCBS_PER_PAGE - 1)) << KIOCB_SHIFT);
+}
+
+/**
+ * kiocb_from_id for a freshly allocated local id: allocates its page on first
+ * use (the seed's lazily allocated array of pages). Pages are never freed, so a
+ * kiocb's generation keeps counting when a later context reuses the id. 0 when
+ * out of memory.
+ */
+export function kiocb_get(ctx: usize, local: u32): usize {
+  const gid = load<u32>(ctx, CX_ID_BASE) + local;
+  const pp = KPAGE_OFF + (<usize>(gid >> KIOCBS_PER_PAGE_SHIFT) << 2);
+  let page = <usize>atomic.load<u32>(pp);
+  if (page == 0) {
+    const p = kmalloc(PAGE_SIZE);
+    if (p == 0) return 0;
+    for (let i: u32 = 0; i < KIOCBS_PER_PAGE; i++) {
+      store<u64>(p + (<usize>i << KIOCB_SHIFT), pack(1, KIOCB_FREE), KI_CANCEL);
+    }
+    // Release: the kiocbs are initialised before the page is visible; pairs with
+    // the atomic loads of the page pointer in kiocb_lookup and here.
+    const seen = <usize>atomic.cmpxchg<u32>(pp, 0, <u32>p);
+    if (seen != 0) {
+      kfree(p, PAGE_SIZE);
+      page = seen;
+    } else {
+      page = p;
+    }
+  }
+  return page + (<usize>(gid & (KIOCBS_PER_PAGE - 1)) << KIOCB_SHIFT);
+}
+
+/** Make a submitted kiocb live and cancellable (state 0) under generation `gen`. */
+@inline export function kiocb_publish(req: usize, gen: u32): void {
+  // Release: every field io_cancel, the drivers or completion read is written
+  // before the request can be found; pairs with the 64-bit loads/cmpxchg below.
+  atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLABLE));
+}
+
+/** Run a driver cancel callback. Callbacks wake or dequeue; they never complete. */
+function run_cancel_cb(cb: u32, req: usize): void {
+  if (cb == CB_PIPE) pipe_cancel_cb(req);
+}
+
+/**
+ * io_cancel's core: ask a live request of generation `gen` to cancel. Never
+ * blocks. Returns -EINPROGRESS if the request was live (the outcome arrives
+ * as its event), -EINVAL if it is free or of another generation.
+ */
+export function kiocb_cancel(req: usize, gen: u32): i32 {
+  let old = atomic.load<u64>(req + KI_CANCEL);
+  let st: u32 = 0;
+  while (true) {
+    st = lo32(old);
+    if (hi32(old) != gen || st == KIOCB_FREE) return -EINVAL;
+    if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) return -EINPROGRESS;
+    const nw: u32 = st == KIOCB_CANCELLABLE ? KIOCB_CANCELLED : KIOCB_CANCELLING;
+    // Pairs with completion's and set_cancel_fn's cmpxchg: one transition wins.
+    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, nw));
+    if (seen == old) break;
+    old = seen;
+  }
+  if (st != KIOCB_CANCELLABLE) {
+    run_cancel_cb(st, req);
+    // Release: the callback's effects before CANCELLED; pairs with completion's
+    // atomic load spinning on CANCELLING.
+    atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLED));
+  }
+  // S6: the queue's check runs on marks, not only at dequeue. Reading KI_DEV of
+  // a request that completed meanwhile only costs a spurious scan.
+  if ((load<u32>(H_FLAGS) & FLAG_MARK_ONLY) == 0) {
+    const dev = atomic.load<u32>(req + KI_DEV);
+    if (dev != NO_DEV) blk_cancel_kick(dev);
+  }
+  return -EINPROGRESS;
+}
+
+/**
+ * Register a driver cancel callback (S9). If the request was already asked to
+ * cancel, the callback runs at once and the state is left as it is.
+ */
+export function kiocb_set_cancel_fn(req: usize, cb: u32): void {
+  let old = atomic.load<u64>(req + KI_CANCEL);
+  while (true) {
+    const st = lo32(old);
+    if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) {
+      run_cancel_cb(cb, req);
+      return;
+    }
+    // Pairs with kiocb_cancel's cmpxchg.
+    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(hi32(old), cb));
+    if (seen == old) return;
+    old = seen;
+  }
+}
+
+/** True once the request has been asked to cancel (the seeds' kiocb_cancelled()). */
+@inline export function kiocb_cancel_asked(req: usize): bool {
+  const st = lo32(atomic.load<u64>(req + KI_CANCEL));
+  return st == KIOCB_CANCELLED || st == KIOCB_CANCELLING;
+}
+
+// --- list baseline ('list' lookup: the pre-patch design) --------------------
+
+@inline export function lookup_is_list(): bool {
+  return (load<u32>(H_FLAGS) & FLAG_LOOKUP_LIST) != 0;
+}
+
+/** Add to the context's active list under ctx_lock (every submit, in list mode). */
+export function list_add(ctx: usize, req: usize): void {
+  spin_lock(ctx + CX_CTX_LOCK);
+  const tail = load<u32>(ctx, CX_LIST_TAIL);
+  store<u32>(req, tail, KI_LIST_PREV);
+  store<u32>(req, 0, KI_LIST_NEXT);
+  if (tail != 0) store<u32>(<usize>tail, <u32>req, KI_LIST_NEXT);
+  else store<u32>(ctx, <u32>req, CX_LIST_HEAD);
+  store<u32>(ctx, <u32>req, CX_LIST_TAIL);
+  spin_unlock(ctx + CX_CTX_LOCK);
+}
+
+/** Remove from the active list under ctx_lock (every completion, in list mode). */
+export function list_del(ctx: usize, req: usize): void {
+  spin_lock(ctx + CX_CTX_LOCK);
+  const prev = load<u32>(req, KI_LIST_PREV);
+  const next = load<u32>(req, KI_LIST_NEXT);
+  if (prev != 0) store<u32>(<usize>prev, next, KI_LIST_NEXT);
+  else store<u32>(ctx, next, CX_LIST_HEAD);
+  if (next != 0) store<u32>(<usize>next, prev, KI_LIST_PREV);
+  else store<u32>(ctx, prev, CX_LIST_TAIL);
+  spin_unlock(ctx + CX_CTX_LOCK);
+}
+
+/** io_cancel by walking the active list under ctx_lock (fs/aio.c before the patch). */
+export function list_cancel(ctx: usize, gid: u32, gen: u32): i32 {
+  const id = gid - load<u32>(ctx, CX_ID_BASE);
+  spin_lock(ctx + CX_CTX_LOCK);
+  let req = <usize>load<u32>(ctx, CX_LIST_HEAD);
+  let ret: i32 = -EINVAL;
+  while (req != 0) {
+    if (load<u32>(req, KI_ID) == id && hi32(atomic.load<u64>(req + KI_CANCEL)) == gen) {
+      ret = kiocb_cancel(req, gen);
+      break;
+    }
+    req = <usize>load<u32>(req, KI_LIST_NEXT);
+  }
+  spin_unlock(ctx + CX_CTX_LOCK);
+  return ret;
+}
+
+// --- completion ---------------------------------------------------------------
+
+/**
+ * aio_complete: deliver the request's one event and free it. Called by whoever
+ * finishes the request (a device thread, the kworker, or the submitter for
+ * inline completions), never by a cancel callback.
+ */
+export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
+  // 1. Decide. After this no cancel callback can start; wait out a running one.
+  let old = atomic.load<u64>(req + KI_CANCEL);
+  const gen = hi32(old);
+  while (true) {
+    const st = lo32(old);
+    if (st == KIOCB_CANCELLING) {
+      cpu_relax();
+      // Pairs with kiocb_cancel's release store of CANCELLED after the callback.
+      old = atomic.load<u64>(req + KI_CANCEL);
+      continue;
+    }
+    if (st == KIOCB_CANCELLED) break;
+    // Pairs with kiocb_cancel's and set_cancel_fn's cmpxchg.
+    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, KIOCB_CANCELLED));
+    if (seen == old) break;
+    old = seen;
+  }
+  const ctx = ctx_addr(load<u32>(req, KI_CTX));
+  if (lookup_is_list()) list_del(ctx, req);
+
+  // 2. Release what the request holds.
+  const id = load<u32>(req, KI_ID);
+  const data = load<u64>(req, KI_DATA);
+  const bounce = load<u32>(req, KI_BOUNCE);
+  const bounce_size = load<u32>(req, KI_BOUNCE_SIZE);
+  const nbio = load<u32>(req, KI_NBIO);
+  const biovec = <usize>load<u32>(req, KI_BIOVEC);
+  if (nbio > 1 && biovec != req + KI_BIO_INLINE) kfree(biovec, nbio * BIO_SIZE);
+  const nseg = load<u32>(req, KI_NSEG);
+  const segs = <usize>load<u32>(req, KI_SEGS);
+  if (segs != 0 && segs != req + KI_SEG_INLINE) kfree(segs, nseg * SEG_SIZE);
+  atomic.store<u32>(req + KI_DEV, NO_DEV);
+  fput(load<u32>(req, KI_FILE));
+
+  // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
+  atomic.store<u64>(req + KI_CANCEL, pack(next_gen(gen), KIOCB_FREE));
+
+  // 4. Publish. The slot was reserved at submit; the bounce block moves to the slot.
+  ring_publish(ctx, data, kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id), res, res2, bounce, bounce_size);
+
+  // 5. The id goes back; the kiocb may be reused from here on.
+  tag_free(ctx, cpu, id);
+
+  // 6. Last touch of context memory. io_destroy sleeps until inflight reaches 0.
+  if (atomic.sub<u32>(ctx + CX_INFLIGHT, 1) == 1 && lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
+    atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
+    atomic.notify(ctx + CX_DYING_WAKE, -1);
+  }
+}

@@ -1,0 +1,482 @@
+/**
+ * The one file that owns kaio's shared memory layout.
+ *
+ * Every thread (main, device threads, the kworker, attached workers) maps the
+ * same WebAssembly.Memory. This file is imported by the AssemblyScript kernel
+ * AND by the TypeScript host, so it is written in the common subset: plain
+ * `export const NAME: u32 = <integer expression>` (the host declares `type u32 =
+ * number`, src/types.d.ts). AssemblyScript inlines these as
+ * compile-time constants (the build fails if any global appears in the .wasm).
+ *
+ * Conventions for every field below:
+ *   W: who writes it.   A: which atomic (or "plain": single writer, readers
+ *   tolerate staleness, or protected by the named lock).
+ *
+ * Memory map (byte offsets; regions are page aligned):
+ *
+ *   0            HDR_OFF     +-------------------------------+
+ *                            | header: magic, version, knobs |  4 KiB
+ *   CPU_OFF                  +-------------------------------+
+ *                            | cpu table   MAX_CPUS x 64 B   |
+ *   CTX_OFF                  +-------------------------------+
+ *                            | kioctx table MAX_CTX x 256 B  |  (entries never freed,
+ *                            |                               |   only recycled by gen)
+ *   FILE_OFF                 +-------------------------------+
+ *                            | file table  MAX_FILES x 32 B  |
+ *   FD_OFF                   +-------------------------------+
+ *                            | fd table    MAX_FDS x 4 B     |
+ *   DEV_OFF                  +-------------------------------+
+ *                            | device table MAX_DEVS x 256 B |
+ *   PIPE_OFF                 +-------------------------------+
+ *                            | pipe table  MAX_PIPES x 128 B |
+ *   SCRATCH_OFF              +-------------------------------+
+ *                            | per-cpu scratch, 64 KiB each  |  (syscall arguments and
+ *                            |                               |   results cross here)
+ *   KPAGE_OFF                +-------------------------------+
+ *                            | kiocb page table, 2^19 x u32  |  global kiocb id space
+ *   IDMAP_OFF                +-------------------------------+
+ *                            | id-range bitmap, 2^19 bits    |  which pages a context owns
+ *   HEAP_OFF                 +-------------------------------+
+ *                            | heap: rings, tags, kiocb      |  kmalloc (lock-free
+ *                            | pages, pipe buffers, media,   |  power-of-two classes)
+ *                            | bounce buffers                |
+ *   memory end               +-------------------------------+
+ */
+
+// ---------------------------------------------------------------------------
+// Versioning. The host refuses a .wasm whose header disagrees with this file.
+export const KAIO_MAGIC: u32 = 0x6b61696f; // 'kaio'
+export const KAIO_VERSION: u32 = 1;
+
+export const PAGE_SHIFT: u32 = 12;
+export const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
+export const WASM_PAGE: u32 = 65536;
+export const CACHELINE: u32 = 64;
+
+// ---------------------------------------------------------------------------
+// Fixed table sizes (compile time; they bound every index that comes from JS).
+export const MAX_CPUS: u32 = 64;
+export const MAX_CTX_SHIFT: u32 = 16;
+export const MAX_CTX: u32 = 1 << MAX_CTX_SHIFT; // as many contexts as the default aio_max_nr
+export const MAX_FILES: u32 = 4096;
+export const MAX_FDS: u32 = 4096;
+export const FD_FIRST: u32 = 3; // 0, 1 and 2 stay unopened, as in a process with closed stdio
+export const MAX_DEVS: u32 = 64;
+export const MAX_PIPES: u32 = 1024;
+export const SCRATCH_SHIFT: u32 = 16;
+export const SCRATCH_SIZE: u32 = 1 << SCRATCH_SHIFT;
+
+// Kernel limits (as in Linux).
+export const AIO_MAX_NR_DEFAULT: u32 = 65536;
+export const AIO_NR_LIMIT: u32 = 8388608; // 0x10000000 / sizeof(struct io_event)
+export const UIO_MAXIOV: u32 = 1024;
+
+// ---------------------------------------------------------------------------
+// Header
+//
+//   0  magic      8  mem_bytes   16 flags       24 aio_nr      32 heap_top
+//   4  version   12  ncpus       20 aio_max_nr  28 ctx_rover   36 heap_end
+//  40  next_buf_id  44 fd_lock  48 kw_doorbell  52 kw_work (pipe stack head)
+//  56  kw_waiting   60 boot_id
+//  64  kmalloc free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
+export const HDR_OFF: u32 = 0;
+export const HDR_SIZE: u32 = PAGE_SIZE;
+export const H_MAGIC: u32 = 0; //       W: kernel_init.                 A: plain, before any other thread exists
+export const H_VERSION: u32 = 4; //     W: kernel_init.                 A: plain
+export const H_MEM_BYTES: u32 = 8; //   W: kernel_init.                 A: plain
+export const H_NCPUS: u32 = 12; //      W: kernel_init (boot maxCpus).  A: plain
+export const H_FLAGS: u32 = 16; //      W: kernel_init.                 A: plain
+export const H_AIO_MAX_NR: u32 = 20; // W: kernel_init.                 A: plain
+export const H_AIO_NR: u32 = 24; //     W: io_setup/io_destroy.         A: cmpxchg loop / atomic sub
+export const H_CTX_ROVER: u32 = 28; //  W: io_setup (next-fit hint).    A: atomic store, racy hint only
+export const H_HEAP_TOP: u32 = 32; //   W: kmalloc bump.                A: cmpxchg
+export const H_HEAP_END: u32 = 36; //   W: kernel_init.                 A: plain
+export const H_NEXT_BUF_ID: u32 = 40; //W: any thread registering a SAB. A: atomic add
+export const H_FD_LOCK: u32 = 44; //    W: open/close/pipe.             A: spinlock (cmpxchg/store)
+export const H_KW_DOORBELL: u32 = 48; //W: kworker_kick.                A: atomic add, then notify; kworker waits on it
+export const H_KW_WORK: u32 = 52; //    W: kworker_kick (push) / kworker (pop all). A: cmpxchg/xchg; pipe index + 1
+export const H_KW_WAITING: u32 = 56; // W: kworker (host, around Atomics.wait). A: atomic store; kickers load
+export const H_BOOT_ID: u32 = 60; //    W: kernel_init.                 A: plain
+export const H_ID_LOCK: u32 = 320; //   W: io_setup/io_destroy (id ranges). A: spinlock
+export const H_ID_HINT: u32 = 324; //   first id page that may be free. A: plain, under H_ID_LOCK
+export const H_LAYOUT_SIG: u32 = 328; // W: kernel_init (LAYOUT_SIG as compiled into the .wasm). A: plain
+export const H_KW_STATE: u32 = 332; // kworker thread state, DS_*. W: kworker (READY) / shutdown (STOP). A: atomic store + notify
+export const H_FREELISTS: u32 = 64;
+export const KMALLOC_MIN_SHIFT: u32 = 6; // 64 B
+export const KMALLOC_MAX_SHIFT: u32 = 31;
+export const NR_CLASSES: u32 = KMALLOC_MAX_SHIFT - KMALLOC_MIN_SHIFT + 1;
+
+// H_FLAGS bits (boot options; constant afterwards)
+export const FLAG_LOOKUP_LIST: u32 = 1; // lookup: 'list' baseline (ctx_lock + linked list)
+export const FLAG_MARK_ONLY: u32 = 2; //   cancel: 'mark-only' baseline (block layer ignores marks)
+
+// ---------------------------------------------------------------------------
+// CPU table. A "cpu" is a thread that has instantiated the module.
+//
+//   0 state (CPU_FREE/CPU_ONLINE)   4 kind   8 thread id (host's, informative)
+export const CPU_OFF: u32 = HDR_OFF + HDR_SIZE;
+export const CPU_SIZE: u32 = 64;
+export const CPU_STATE: u32 = 0; // W: cpu_online (claim) / cpu_offline. A: cmpxchg / atomic store
+export const CPU_KIND: u32 = 4; //  W: the claiming thread.               A: plain, before use
+export const CPU_TID: u32 = 8; //   W: the claiming thread.               A: plain, informative
+export const CPU_FREE: u32 = 0;
+export const CPU_ONLINE: u32 = 1;
+export const CPU_KIND_MAIN: u32 = 1;
+export const CPU_KIND_DEVICE: u32 = 2;
+export const CPU_KIND_KWORKER: u32 = 3;
+export const CPU_KIND_WORKER: u32 = 4;
+
+// ---------------------------------------------------------------------------
+// kioctx table entry (256 B, three cache lines by who writes them).
+//
+//  line 0: identity, set up by io_setup, read-mostly
+//   0 state_gen u64 {gen:32 | state:32}   8 users   12 nr   16 ring_nr  20 mem
+//  24 mem_size  28 ring  32 ready  36 bounce  40 tags_next  48 pcpu
+//  52 pcpu_stride  56 batch  60 cache_size
+//  line 1: submit side
+//  64 reqs_available  68 inflight  72 tag_head u64  80 ctx_lock  84 list_head
+//  88 list_tail  92 dying_wake  96 id_base
+//  line 2: completion / reap side
+// 128 commit_lock  132 wake  136 prod u64  144 commit u64  152 returned u64
+// 160 waiters  164 reap_lock  168 completed
+export const CTX_OFF: u32 = CPU_OFF + MAX_CPUS * CPU_SIZE;
+export const CTX_SIZE: u32 = 256;
+export const CX_STATE_GEN: u32 = 0; //  W: io_setup/io_destroy. A: cmpxchg (64-bit); everyone else loads
+export const CX_USERS: u32 = 8; //      W: syscalls entering/leaving. A: atomic add/sub; io_destroy waits for 0
+export const CX_NR: u32 = 12; //        W: io_setup. A: plain, published by the state_gen cmpxchg (release)
+export const CX_RING_NR: u32 = 16; //   W: io_setup. A: plain (as above)
+export const CX_MEM: u32 = 20; //       W: io_setup. A: plain (as above)
+export const CX_MEM_SIZE: u32 = 24;
+export const CX_RING: u32 = 28;
+export const CX_READY: u32 = 32; //     ready[ring_nr] markers: slot s holds low32(position + 1) once its event is written
+export const CX_BOUNCE: u32 = 36; //    slot_bounce[ring_nr] x {addr, size}: bounce block owned by the event in slot s
+export const CX_TAGS_NEXT: u32 = 40; // next[nr] links of the global free-tag stack
+export const CX_PCPU: u32 = 48; //      per-cpu caches, ncpus x pcpu_stride
+export const CX_PCPU_STRIDE: u32 = 52;
+export const CX_BATCH: u32 = 56; //     tags and reqs moved between per-cpu and global at a time
+export const CX_CACHE_SIZE: u32 = 60; // per-cpu tag cache capacity (2 x batch)
+export const CX_REQS: u32 = 64; //      W: get/put_reqs, refill. A: cmpxchg / atomic add
+export const CX_INFLIGHT: u32 = 68; //  W: submit (+1) / completion (-1, its last touch of ctx memory). A: atomic add/sub
+export const CX_TAG_HEAD: u32 = 72; //  W: tag pool. A: 64-bit cmpxchg {aba:32 | id+1:32}
+export const CX_CTX_LOCK: u32 = 80; //  W: list baseline. A: spinlock (cmpxchg / atomic store)
+export const CX_LIST_HEAD: u32 = 84; // W: list baseline, under ctx_lock. A: plain
+export const CX_LIST_TAIL: u32 = 88;
+export const CX_DYING_WAKE: u32 = 92; // futex word io_destroy sleeps on (inflight reaching 0). A: atomic add + notify
+export const CX_ID_BASE: u32 = 96; //   first global kiocb id of this context's range. W: io_setup. A: plain
+export const CX_COMMIT_LOCK: u32 = 128; // W: ring_advance. A: trylock (cmpxchg) / atomic store; never waited on
+export const CX_WAKE: u32 = 132; //     futex word reapers sleep on. A: atomic add + notify by ring_advance / io_destroy
+export const CX_PROD: u32 = 136; //     u64 ticket: the ring position of the next event. A: atomic add
+export const CX_COMMIT: u32 = 144; //   u64 C: events published so far. W: ring_advance under commit_lock. A: atomic
+//                                 store after RING_TAIL; pairs with the atomic loads in refill
+export const CX_RETURNED: u32 = 152; // u64 slots credited back to reqs_available. A: cmpxchg (refill)
+export const CX_WAITERS: u32 = 160; //  reapers registered to sleep. A: atomic add/sub; ring_advance loads
+export const CX_REAP_LOCK: u32 = 164; // W: io_getevents. A: trylock; the host sleeps on it when contended (0/1/2 futex)
+export const CX_COMPLETED: u32 = 168; // events published (u32, informative). A: plain store under commit_lock
+
+// kioctx states (low half of state_gen)
+export const CTX_FREE: u32 = 0;
+export const CTX_SETUP: u32 = 1; // being built by io_setup; not usable yet
+export const CTX_LIVE: u32 = 2;
+export const CTX_DYING: u32 = 3; // io_destroy in progress
+
+// Per-cpu part of a context (pcpu + cpu * pcpu_stride):
+//   0 reqs (cached ring slots)  4 top (owner's stack hint)  8 slots[cache_size] (tag or TAG_EMPTY)
+export const PC_REQS: u32 = 0; // W: owner (cmpxchg) and thieves (xchg). A: as said
+export const PC_TOP: u32 = 4; //  W: owner only. A: atomic store; thieves read it as a hint
+export const PC_SLOTS: u32 = 8; // W: owner stores into empty slots; owner and thieves xchg tags out
+export const TAG_EMPTY: u32 = 0xffffffff;
+export const TAG_NIL: u32 = 0; // tag stack head/next hold id + 1; 0 is the empty stack
+
+// ---------------------------------------------------------------------------
+// aio_ring: the kernel's ABI (include/linux/aio_abi.h + fs/aio.c), in shared memory.
+//
+//   0 id  4 nr  8 head  12 tail  16 magic  20 compat_features  24 incompat_features
+//  28 header_length   32 io_events[nr], 32 B each
+export const AIO_RING_MAGIC: u32 = 0xa10a10a1;
+export const AIO_RING_COMPAT_FEATURES: u32 = 1;
+export const AIO_RING_INCOMPAT_FEATURES: u32 = 0;
+export const RING_ID: u32 = 0; //    W: io_setup. A: plain
+export const RING_NR: u32 = 4; //    W: io_setup. A: plain
+export const RING_HEAD: u32 = 8; //  W: reapers (io_getevents under reap_lock, or user code). A: atomic store/load; clamped % nr
+export const RING_TAIL: u32 = 12; // W: ring_advance under commit_lock. A: atomic store (release), before CX_COMMIT
+export const RING_MAGIC: u32 = 16;
+export const RING_COMPAT: u32 = 20;
+export const RING_INCOMPAT: u32 = 24;
+export const RING_HEADER_LENGTH: u32 = 28;
+export const RING_HDR_SIZE: u32 = 32;
+export const IO_EVENT_SIZE: u32 = 32;
+export const EV_DATA: u32 = 0; // u64 aio_data
+export const EV_OBJ: u32 = 8; //  u64: kaio puts the request's aio_key here (the kernel puts the iocb pointer)
+export const EV_RES: u32 = 16; // i64
+export const EV_RES2: u32 = 24; // i64
+
+// ---------------------------------------------------------------------------
+// kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
+//
+//   0 ki_cancel u64 {gen:32 | state:32}   8 ctx  12 id  16 data u64  24 pos u64
+//  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
+//  64 res i64  72 res2 i64  80 bounce 84 bounce_size 88 list prev 92 list next
+//  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
+// 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
+// 192 inline bio (64 B)
+export const KIOCB_SHIFT: u32 = 8;
+export const KIOCB_SIZE: u32 = 1 << KIOCB_SHIFT;
+export const KIOCBS_PER_PAGE_SHIFT: u32 = PAGE_SHIFT - KIOCB_SHIFT;
+export const KIOCBS_PER_PAGE: u32 = 1 << KIOCBS_PER_PAGE_SHIFT;
+// The kiocb id space is global: 2^KEY_ID_BITS ids in pages of KIOCBS_PER_PAGE.
+// io_setup gives each context a range of whole pages, disjoint from every other
+// live context's, so an aio_key names at most one context's request; kiocb pages
+// are never freed, so a generation keeps counting across contexts that reuse ids.
+export const ID_PAGES: u32 = (1 << 23) >> KIOCBS_PER_PAGE_SHIFT;
+export const KI_CANCEL: u32 = 0; //  W: submit/cancel/complete/set_cancel_fn. A: 64-bit cmpxchg (see kiocb.ts table)
+export const KI_CTX: u32 = 8; //     W: submitter before publishing state 0. A: plain (published by the release store)
+export const KI_ID: u32 = 12; //     the context-local tag id (global id = CX_ID_BASE + KI_ID)
+export const KI_DATA: u32 = 16;
+export const KI_POS: u32 = 24;
+export const KI_NBYTES: u32 = 32;
+export const KI_OPCODE: u32 = 36;
+export const KI_FILE: u32 = 40;
+export const KI_FLAGS: u32 = 44;
+export const KI_BIOS_LEFT: u32 = 48; // W: bio_endio. A: atomic sub; the thread that reaches 0 completes the kiocb
+export const KI_NBIO: u32 = 52;
+export const KI_BIOVEC: u32 = 56; //  address of the bio array (the inline bio, or kmalloc'd)
+export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel kick), or NO_DEV
+export const KI_RES: u32 = 64; //     result, for drivers that complete through aio_complete_res
+export const KI_RES2: u32 = 72;
+export const KI_BOUNCE: u32 = 80; //  bounce block (plain Uint8Array), handed to the ring slot at completion
+export const KI_BOUNCE_SIZE: u32 = 84;
+export const KI_LIST_PREV: u32 = 88; // list baseline, under ctx_lock
+export const KI_LIST_NEXT: u32 = 92;
+export const KI_WQ_NEXT: u32 = 96; //  driver wait queue link, under the driver's lock (pipe lock)
+export const KI_WQ_PREV: u32 = 100;
+export const KI_WQ_WHICH: u32 = 104; // which wait queue holds it (WQ_*), under the driver's lock
+export const KI_PRIVATE: u32 = 108; // driver private (pipe index)
+export const KI_DONE: u32 = 112; //   bytes transferred so far (pipe writers), under the pipe lock
+export const KI_CPU: u32 = 116; //    submitting cpu
+export const KI_SEGS: u32 = 120; //   segment table address (inline at KI_SEG_INLINE or kmalloc'd)
+export const KI_NSEG: u32 = 124;
+export const KI_SEG_INLINE: u32 = 128;
+export const KI_INLINE_SEGS: u32 = 4;
+export const KI_BIO_INLINE: u32 = 192;
+export const NO_DEV: u32 = 0xffffffff;
+
+// ki_cancel states (low half). See the state table at the top of assembly/kiocb.ts.
+export const KIOCB_CANCELLABLE: u32 = 0; // live, no callback
+export const KIOCB_CB_MAX: u32 = 0xfffffff0; // 1..CB_MAX: live, callback id registered
+export const KIOCB_FREE: u32 = 0xfffffffd; // not live: never submitted, or completed and freed
+export const KIOCB_CANCELLING: u32 = 0xfffffffe; // a callback is running
+export const KIOCB_CANCELLED: u32 = 0xffffffff; // cancel requested (callback done), or completion decided
+export const KIOCB_GEN_MASK: u32 = 0x3fffffff; // generations wrap in 30 bits (aio_key < 2^53)
+
+// aio_key = gen * 2^KEY_ID_BITS + id. ids < AIO_NR_LIMIT = 2^23.
+export const KEY_ID_BITS: u32 = 23;
+export const KEY_ID_MASK: u32 = (1 << KEY_ID_BITS) - 1;
+
+// Driver cancel callback ids (kiocb_set_cancel_fn)
+export const CB_PIPE: u32 = 1; // waiter on a pipe wait queue (read, write or poll)
+
+// Segment (one contiguous piece of user memory): 16 B
+//   0 kind  4 ref (MEM address or SAB registry id)  8 off  12 len
+export const SEG_SIZE: u32 = 16;
+export const SEG_KIND: u32 = 0;
+export const SEG_REF: u32 = 4;
+export const SEG_OFF: u32 = 8;
+export const SEG_LEN: u32 = 12;
+export const BUF_NONE: u32 = 0;
+export const BUF_MEM: u32 = 1; // bytes in this memory: a k.buffer() view, or a bounce block
+export const BUF_SAB: u32 = 2; // a SharedArrayBuffer registered with the device thread by id
+
+// ---------------------------------------------------------------------------
+// bio (64 B): one contiguous device transfer. The first lives inside its kiocb.
+//
+//   0 next  4 prev (stage-1 queue links, under q_lock)  8 cancel (address of the
+//   kiocb's ki_cancel word, or 0: not cancellable)  12 kiocb  16 op  20 dev
+//  24 pos u64  32 kind  36 ref  40 off  44 len  48 done  52 status  56 flags
+export const BIO_SIZE: u32 = 64;
+export const BI_NEXT: u32 = 0;
+export const BI_PREV: u32 = 4;
+export const BI_CANCEL: u32 = 8; // the seeds' `bool *cancelled`, widened to the kiocb's state word
+export const BI_KIOCB: u32 = 12;
+export const BI_OP: u32 = 16;
+export const BI_DEV: u32 = 20;
+export const BI_POS: u32 = 24;
+export const BI_KIND: u32 = 32;
+export const BI_REF: u32 = 36;
+export const BI_OFF: u32 = 40;
+export const BI_LEN: u32 = 44;
+export const BI_DONE: u32 = 48; //   W: the device thread. A: plain, published by bio_endio's atomic sub
+export const BI_STATUS: u32 = 52; // W: bio_endio. A: plain, published as above
+export const BI_FLAGS: u32 = 56;
+export const BIO_READ: u32 = 0;
+export const BIO_WRITE: u32 = 1;
+export const BIO_FLUSH: u32 = 2;
+
+// ---------------------------------------------------------------------------
+// File table entry (32 B) and fd table (u32: file index + 1, 0 = closed).
+//
+//   0 refgen u64 {gen:32 | refs:32}  8 type  12 mode  16 obj  20 pos u64 (sync read/write)
+export const FILE_OFF: u32 = CTX_OFF + MAX_CTX * CTX_SIZE;
+export const FILE_SIZE: u32 = 32;
+export const F_REFGEN: u32 = 0; // A: 64-bit cmpxchg (fget = inc-not-zero with gen check)
+export const F_TYPE: u32 = 8; //  W: open, before the fd is published. A: plain
+export const F_MODE: u32 = 12;
+export const F_OBJ: u32 = 16; //  device index or pipe index
+export const F_POS: u32 = 24; //  u64 file position for k.write/k.read. A: plain, last writer wins (as unlocked f_pos)
+export const FT_NONE: u32 = 0;
+export const FT_BLOCK: u32 = 1;
+export const FT_PIPE_R: u32 = 2;
+export const FT_PIPE_W: u32 = 3;
+export const FMODE_READ: u32 = 1;
+export const FMODE_WRITE: u32 = 2;
+export const FD_OFF: u32 = FILE_OFF + MAX_FILES * FILE_SIZE;
+
+// ---------------------------------------------------------------------------
+// Device table entry (256 B).
+//
+//   0 type  4 flags  8 size u64  16 media  20 service_us  24 queue_depth  28 cpu
+//  32 doorbell  36 cancel_pending  40 paused  44 state  48 q_lock  52 q_head
+//  56 q_tail  60 q_count  64 stats: dispatched, completed, cancelled_queued,
+//  cancelled_device, bytes (u64 each)  104 waiting  128 name (48 B, UTF-8, NUL padded)
+export const DEV_OFF: u32 = FD_OFF + MAX_FDS * 4;
+export const DEV_SIZE: u32 = 256;
+export const D_TYPE: u32 = 0; //    W: device_create. A: atomic store last (publishes the entry)
+export const D_FLAGS: u32 = 4; //   DEVF_* (abortable). W: device_create. A: plain
+export const D_SIZE: u32 = 8; //    u64 bytes
+export const D_MEDIA: u32 = 16; //  address of the byte store
+export const D_SERVICE_US: u32 = 20;
+export const D_QUEUE_DEPTH: u32 = 24;
+export const D_CPU: u32 = 28; //    cpu of the device thread
+export const D_DOORBELL: u32 = 32; // futex word the device thread sleeps on. A: atomic add + notify
+export const D_CANCEL_PENDING: u32 = 36; // cancels since the device last scanned. A: atomic add / xchg
+export const D_PAUSED: u32 = 40; //  W: k.device().pause/resume. A: atomic store; device thread loads
+export const D_STATE: u32 = 44; //   DS_*: W: device thread (READY) / shutdown (STOP). A: atomic store + notify
+export const D_Q_LOCK: u32 = 48; //  stage-1 queue spinlock
+export const D_Q_HEAD: u32 = 52; //  W: under q_lock
+export const D_Q_TAIL: u32 = 56;
+export const D_Q_COUNT: u32 = 60;
+export const D_ST_DISPATCHED: u32 = 64; //  W: device thread. A: atomic add (u64); anyone loads
+export const D_ST_COMPLETED: u32 = 72;
+export const D_ST_CANCELLED_Q: u32 = 80; // W: whoever drops it from stage 1 (device thread). A: atomic add
+export const D_ST_CANCELLED_D: u32 = 88;
+export const D_ST_BYTES: u32 = 96;
+export const D_WAITING: u32 = 104; // W: device thread around its sleep. A: atomic store; kickers load
+export const D_NAME: u32 = 128;
+export const D_NAME_MAX: u32 = 48;
+export const DT_NONE: u32 = 0;
+export const DT_RAMDISK: u32 = 1;
+export const DT_NULL: u32 = 2;
+export const DEVF_ABORTABLE: u32 = 1;
+export const DS_STARTING: u32 = 0;
+export const DS_READY: u32 = 1;
+export const DS_STOP: u32 = 2;
+export const DS_STOPPED: u32 = 3;
+
+// ---------------------------------------------------------------------------
+// Pipe table entry (128 B). Data is a byte ring in the heap.
+//
+//   0 state  4 lock  8 buf  12 cap  16 rpos  20 wpos  24 readers  28 writers
+//  32 rq head/tail  40 wq head/tail  48 pq head/tail  56 cq head/tail
+//  64 queued (on the kworker's list)  68 kw_next
+export const PIPE_OFF: u32 = DEV_OFF + MAX_DEVS * DEV_SIZE;
+export const PIPE_SIZE: u32 = 128;
+export const P_STATE: u32 = 0; //   W: pipe_create / last close. A: atomic store
+export const P_LOCK: u32 = 4; //    spinlock over everything below
+export const P_BUF: u32 = 8;
+export const P_CAP: u32 = 12;
+export const P_RPOS: u32 = 16; //   monotonic byte counters, under lock
+export const P_WPOS: u32 = 20;
+export const P_READERS: u32 = 24; // open read-end files, under lock
+export const P_WRITERS: u32 = 28;
+export const P_RQ: u32 = 32; //     waiting readers (head, tail), under lock
+export const P_WQ: u32 = 40; //     waiting writers
+export const P_PQ: u32 = 48; //     waiting pollers
+export const P_CQ: u32 = 56; //     cancelled waiters, to be completed by the kworker
+export const P_QUEUED: u32 = 64; // 1 while on the kworker's work stack. A: cmpxchg / atomic store
+export const P_KW_NEXT: u32 = 68; // work stack link (pipe index + 1)
+export const P_POLL_SEQ: u32 = 72; // bumped on every state change (sync readiness waits). A: atomic add
+export const PIPE_CAP_DEFAULT: u32 = 65536;
+export const PS_FREE: u32 = 0;
+export const PS_LIVE: u32 = 1;
+export const WQ_NONE: u32 = 0;
+export const WQ_READ: u32 = 1;
+export const WQ_WRITE: u32 = 2;
+export const WQ_POLL: u32 = 3;
+export const WQ_CANCELLED: u32 = 4;
+
+// ---------------------------------------------------------------------------
+// Per-cpu scratch (SCRATCH_SIZE each): where syscall arguments and results cross
+// between JS and WASM without allocation. Owned by its cpu; no atomics.
+//
+// io_submit: SUB_REC_SIZE-byte records from 0, segments from SCRATCH_SEGS.
+//   0 opcode  4 fd  8 nbytes  12 flags  16 offset f64  24 data u64  32 resfd
+//  36 rw_flags  40 nseg  44 seg_first  48 out_id  52 out_gen  56 bounce  60 bounce_size
+export const SCRATCH_OFF: u32 = PIPE_OFF + MAX_PIPES * PIPE_SIZE;
+export const SUB_REC_SIZE: u32 = 64;
+export const SUB_OPCODE: u32 = 0;
+export const SUB_FD: u32 = 4;
+export const SUB_NBYTES: u32 = 8;
+export const SUB_FLAGS: u32 = 12;
+export const SUB_OFFSET: u32 = 16; // f64, an exact integer < 2^53
+export const SUB_DATA: u32 = 24;
+export const SUB_RESFD: u32 = 32;
+export const SUB_RW_FLAGS: u32 = 36;
+export const SUB_NSEG: u32 = 40;
+export const SUB_SEG_FIRST: u32 = 44;
+export const SUB_OUT_ID: u32 = 48;
+export const SUB_OUT_GEN: u32 = 52;
+export const SUB_BOUNCE: u32 = 56;
+export const SUB_BOUNCE_SIZE: u32 = 60;
+export const SCRATCH_SEGS: u32 = 32768; // segment table for the batch
+export const SUB_MAX_BATCH: u32 = SCRATCH_SEGS / SUB_REC_SIZE; // 512 records per WASM call
+export const SUB_MAX_SEGS: u32 = (SCRATCH_SIZE - SCRATCH_SEGS) / SEG_SIZE; // 2048 segments per call
+// io_getevents: REAP_REC_SIZE-byte records: the io_event, then the bounce block it owned.
+export const REAP_REC_SIZE: u32 = 40;
+export const REAP_BOUNCE: u32 = 32;
+export const REAP_BOUNCE_SIZE: u32 = 36;
+export const REAP_MAX: u32 = 1024; // events per WASM call (40 KiB)
+// kworker: completion list records (kiocb address, result) for the host to finish.
+export const KW_REC_SIZE: u32 = 16;
+export const KW_MAX: u32 = SCRATCH_SIZE / KW_REC_SIZE;
+
+export const KPAGE_OFF: u32 = SCRATCH_OFF + MAX_CPUS * SCRATCH_SIZE;
+export const IDMAP_OFF: u32 = KPAGE_OFF + ID_PAGES * 4; // W: under H_ID_LOCK. A: plain
+export const HEAP_OFF: u32 = IDMAP_OFF + (ID_PAGES >> 3);
+
+// IOCB flags (include/uapi/linux/aio_abi.h)
+export const IOCB_FLAG_RESFD: u32 = 1;
+export const IOCB_FLAG_IOPRIO: u32 = 2;
+export const RWF_HIPRI: u32 = 1;
+export const RWF_DSYNC: u32 = 2;
+export const RWF_SYNC: u32 = 4;
+export const RWF_NOWAIT: u32 = 8;
+export const RWF_APPEND: u32 = 16;
+export const RWF_SUPPORTED: u32 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND;
+
+// IOCB_CMD_*
+export const IOCB_CMD_PREAD: u32 = 0;
+export const IOCB_CMD_PWRITE: u32 = 1;
+export const IOCB_CMD_FSYNC: u32 = 2;
+export const IOCB_CMD_FDSYNC: u32 = 3;
+export const IOCB_CMD_POLL: u32 = 5;
+export const IOCB_CMD_NOOP: u32 = 6;
+export const IOCB_CMD_PREADV: u32 = 7;
+export const IOCB_CMD_PWRITEV: u32 = 8;
+
+// poll bits (include/uapi/asm-generic/poll.h)
+export const POLLIN: u32 = 0x001;
+export const POLLPRI: u32 = 0x002;
+export const POLLOUT: u32 = 0x004;
+export const POLLERR: u32 = 0x008;
+export const POLLHUP: u32 = 0x010;
+export const POLLNVAL: u32 = 0x020;
+export const POLLRDNORM: u32 = 0x040;
+export const POLLWRNORM: u32 = 0x100;
+
+// ---------------------------------------------------------------------------
+// A signature of this layout, compiled into both the .wasm and the host. The
+// host refuses to run a module whose signature differs (built from another
+// version of this file).
+export const LAYOUT_SIG: u32 =
+  (HEAP_OFF ^ (KIOCB_SIZE << 20) ^ (CTX_SIZE << 12) ^ (BIO_SIZE << 24) ^ (DEV_SIZE << 4) ^
+    (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^
+    (KI_BIO_INLINE << 10) ^ (D_NAME << 14) ^ KAIO_VERSION) & 0x7fffffff;

@@ -1,0 +1,285 @@
+/**
+ * The completion ring (S12) and the ring slots it is guarded by.
+ *
+ * Layout is the kernel's aio_ring (see layout.ts): a 32-byte header, then
+ * ring_nr io_events of 32 bytes. A context of nr requests has ring_nr = nr + 1
+ * slots, so head == tail always means empty.
+ *
+ * Slot accounting (fs/aio.c's reqs_available): io_submit reserves a slot before
+ * it allocates a kiocb and the slot stays taken until the event has been
+ * consumed (head moved past it). So at most nr events are ever in flight or
+ * unreaped, and a completion never finds the ring full. Slots come back lazily,
+ * by refill(), from how far head has moved: whether io_getevents moved it or a
+ * user-space reaper did (libaio style), the accounting is the same.
+ *
+ * Per-cpu batching: each cpu caches up to `batch` reserved slots (PC_REQS) so
+ * the common submit touches only its own cache line. A cpu that finds its cache
+ * and the global count empty refills from the ring, then steals other cpus'
+ * cached slots, so `nr` submissions always fit whatever the cpus hold.
+ *
+ * Publication, many producers, no producer waits for another:
+ *   1. p = prod++ (a ticket: the event's position); write the event into slot
+ *      p % ring_nr; store ready[slot] = p + 1.
+ *   2. ring_advance: whoever takes commit_lock (a try-lock, never waited on)
+ *      moves tail over every consecutive ready slot. A producer that loses the
+ *      try-lock leaves: the holder re-checks after unlocking, so either it sees
+ *      the loser's ready mark, or the loser's try-lock comes after the unlock
+ *      and succeeds (sequentially consistent atomics).
+ *   Only the commit_lock holder stores tail, so tail never moves backwards for
+ *   a user-space reader, and a producer preempted mid-publication delays only
+ *   its own event's successors, without spinning anyone.
+ */
+import {
+  CX_NR, CX_RING_NR, CX_RING, CX_READY, CX_BOUNCE, CX_REQS, CX_BATCH, CX_COMMIT_LOCK,
+  CX_WAKE, CX_PROD, CX_COMMIT, CX_RETURNED, CX_WAITERS, CX_REAP_LOCK, CX_COMPLETED,
+  RING_ID, RING_NR, RING_HEAD, RING_TAIL, RING_MAGIC, RING_COMPAT, RING_INCOMPAT,
+  RING_HEADER_LENGTH, RING_HDR_SIZE, IO_EVENT_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2,
+  AIO_RING_MAGIC, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES,
+  PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE,
+} from './layout';
+import { pcpu_of } from './tags';
+import { kfree } from './heap';
+import { mutex_trylock, mutex_unlock } from './barrier';
+
+@inline function ring_of(ctx: usize): usize {
+  return <usize>load<u32>(ctx, CX_RING);
+}
+@inline function event_at(ring: usize, slot: u32): usize {
+  return ring + RING_HDR_SIZE + <usize>slot * IO_EVENT_SIZE;
+}
+@inline function ready_of(ctx: usize, slot: u32): usize {
+  return <usize>load<u32>(ctx, CX_READY) + (<usize>slot << 2);
+}
+@inline function bounce_of(ctx: usize, slot: u32): usize {
+  return <usize>load<u32>(ctx, CX_BOUNCE) + (<usize>slot << 3);
+}
+
+/** Write the aio_ring header; called by io_setup before the context is published. */
+export function ring_init(ctx: usize, ring_id: u32): void {
+  const ring = ring_of(ctx);
+  const nr = load<u32>(ctx, CX_RING_NR);
+  store<u32>(ring, ring_id, RING_ID);
+  store<u32>(ring, nr, RING_NR);
+  store<u32>(ring, 0, RING_HEAD);
+  store<u32>(ring, 0, RING_TAIL);
+  store<u32>(ring, AIO_RING_MAGIC, RING_MAGIC);
+  store<u32>(ring, AIO_RING_COMPAT_FEATURES, RING_COMPAT);
+  store<u32>(ring, AIO_RING_INCOMPAT_FEATURES, RING_INCOMPAT);
+  store<u32>(ring, RING_HDR_SIZE, RING_HEADER_LENGTH);
+  for (let s: u32 = 0; s < nr; s++) {
+    store<u32>(ready_of(ctx, s), 0);
+    store<u64>(bounce_of(ctx, s), 0);
+  }
+  store<u32>(ctx + CX_REQS, load<u32>(ctx, CX_NR));
+  store<u64>(ctx + CX_PROD, 0);
+  store<u64>(ctx + CX_COMMIT, 0);
+  store<u64>(ctx + CX_RETURNED, 0);
+  store<u32>(ctx + CX_COMMIT_LOCK, 0);
+  store<u32>(ctx + CX_REAP_LOCK, 0);
+  store<u32>(ctx + CX_WAITERS, 0);
+  store<u32>(ctx + CX_COMPLETED, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Slot reservation
+
+/**
+ * Credit back the slots of events that have been consumed (fs/aio.c's
+ * refill_reqs_available). head is written by user space too, so it is clamped,
+ * and the count is computed conservatively: reading commit before head means a
+ * head that raced ahead of our commit snapshot yields less credit, never more.
+ */
+export function refill(ctx: usize): void {
+  const nr = <u64>load<u32>(ctx, CX_RING_NR);
+  // Pairs with ring_advance's store of commit (after the tail store).
+  const c = atomic.load<u64>(ctx + CX_COMMIT);
+  // Pairs with the reapers' atomic store of head (io_getevents, or user space).
+  const head = <u64>atomic.load<u32>(ring_of(ctx) + RING_HEAD) % nr;
+  const in_ring = (c % nr + nr - head) % nr;
+  const consumed = c - in_ring;
+  let r = atomic.load<u64>(ctx + CX_RETURNED);
+  while (<i64>(consumed - r) > 0) {
+    // Pairs with concurrent refills: each consumed event is credited once.
+    const seen = atomic.cmpxchg<u64>(ctx + CX_RETURNED, r, consumed);
+    if (seen == r) {
+      atomic.add<u32>(ctx + CX_REQS, <u32>(consumed - r));
+      return;
+    }
+    r = seen;
+  }
+}
+
+/** Reserve one ring slot for `cpu`. false: none left (-EAGAIN). */
+export function get_reqs(ctx: usize, cpu: u32): bool {
+  const pc = pcpu_of(ctx, cpu) + PC_REQS;
+  let v = atomic.load<u32>(pc);
+  while (v > 0) {
+    // Owner takes from its cache; pairs with thieves' xchg in the steal below.
+    const seen = atomic.cmpxchg<u32>(pc, v, v - 1);
+    if (seen == v) return true;
+    v = seen;
+  }
+  const batch = load<u32>(ctx, CX_BATCH);
+  for (let pass = 0; pass < 2; pass++) {
+    let g = atomic.load<u32>(ctx + CX_REQS);
+    while (g > 0) {
+      const take = g < batch ? g : batch;
+      // Pairs with refill's atomic add and other takers.
+      const seen = atomic.cmpxchg<u32>(ctx + CX_REQS, g, g - take);
+      if (seen == g) {
+        if (take > 1) atomic.add<u32>(pc, take - 1);
+        return true;
+      }
+      g = seen;
+    }
+    if (pass == 0) refill(ctx);
+  }
+  const ncpus = load<u32>(H_NCPUS);
+  for (let k: u32 = 1; k < ncpus; k++) {
+    const vp = pcpu_of(ctx, (cpu + k) % ncpus) + PC_REQS;
+    if (atomic.load<u32>(vp) == 0) continue;
+    const got = atomic.xchg<u32>(vp, 0); // pairs with the owner's cmpxchg
+    if (got > 0) {
+      if (got > 1) atomic.add<u32>(pc, got - 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Give back a slot that was reserved but not used (a submit that failed later). */
+export function put_reqs(ctx: usize, cpu: u32): void {
+  atomic.add<u32>(pcpu_of(ctx, cpu) + PC_REQS, 1);
+}
+
+/** Give every slot cached by `cpu` back to the global count (detach). */
+export function reqs_drain_cpu(ctx: usize, cpu: u32): void {
+  const got = atomic.xchg<u32>(pcpu_of(ctx, cpu) + PC_REQS, 0);
+  if (got > 0) atomic.add<u32>(ctx + CX_REQS, got);
+}
+
+/** Slots available now: global + every cache (after crediting consumed events). */
+export function reqs_count(ctx: usize): u32 {
+  refill(ctx);
+  let n = atomic.load<u32>(ctx + CX_REQS);
+  const ncpus = load<u32>(H_NCPUS);
+  for (let c: u32 = 0; c < ncpus; c++) n += atomic.load<u32>(pcpu_of(ctx, c) + PC_REQS);
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Publication
+
+/** Move tail over every consecutive ready slot; wake sleeping reapers. */
+export function ring_advance(ctx: usize): void {
+  const nr = <u64>load<u32>(ctx, CX_RING_NR);
+  const ring = ring_of(ctx);
+  while (true) {
+    // Try-lock: pairs with the atomic store that releases it below.
+    if (atomic.cmpxchg<u32>(ctx + CX_COMMIT_LOCK, 0, 1) != 0) return;
+    const c0 = atomic.load<u64>(ctx + CX_COMMIT);
+    let c = c0;
+    // Pairs with ring_publish's store of the ready mark (after the event).
+    while (atomic.load<u32>(ready_of(ctx, <u32>(c % nr))) == <u32>(c + 1)) c++;
+    if (c != c0) {
+      // Release the events: pairs with reapers' atomic load of tail.
+      atomic.store<u32>(ring + RING_TAIL, <u32>(c % nr));
+      // Pairs with refill's load of commit (tail first: a stale commit only under-credits).
+      atomic.store<u64>(ctx + CX_COMMIT, c);
+      store<u32>(ctx + CX_COMPLETED, load<u32>(ctx, CX_COMPLETED) + <u32>(c - c0));
+    }
+    atomic.store<u32>(ctx + CX_COMMIT_LOCK, 0);
+    // Pairs with a reaper's add to waiters before it re-checks tail and sleeps.
+    if (c != c0 && atomic.load<u32>(ctx + CX_WAITERS) != 0) {
+      atomic.add<u32>(ctx + CX_WAKE, 1);
+      atomic.notify(ctx + CX_WAKE, -1);
+    }
+    // A producer may have marked slot c after our scan and lost the try-lock to us.
+    const c1 = atomic.load<u64>(ctx + CX_COMMIT);
+    if (atomic.load<u32>(ready_of(ctx, <u32>(c1 % nr))) != <u32>(c1 + 1)) return;
+  }
+}
+
+/**
+ * Publish one event. The slot was reserved at submit, so it is free. A bounce
+ * block still parked in the slot belonged to an earlier event that a user-space
+ * reaper consumed without io_getevents; it is freed here.
+ */
+export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32): void {
+  const nr = <u64>load<u32>(ctx, CX_RING_NR);
+  const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
+  const slot = <u32>(p % nr);
+  const bp = bounce_of(ctx, slot);
+  const stale = load<u32>(bp);
+  if (stale != 0) kfree(stale, load<u32>(bp, 4));
+  store<u32>(bp, bounce);
+  store<u32>(bp, bounce_size, 4);
+  const ev = event_at(ring_of(ctx), slot);
+  store<u64>(ev, data, EV_DATA);
+  store<u64>(ev, obj, EV_OBJ);
+  store<i64>(ev, res, EV_RES);
+  store<i64>(ev, res2, EV_RES2);
+  // Release: the event is written before it is marked; pairs with ring_advance's load.
+  atomic.store<u32>(ready_of(ctx, slot), <u32>(p + 1));
+  ring_advance(ctx);
+}
+
+// ---------------------------------------------------------------------------
+// Reaping
+
+/** Reaper lock: try, or flag contention (host sleeps on CX_REAP_LOCK). */
+export function reap_trylock(ctx: usize): bool {
+  return mutex_trylock(ctx + CX_REAP_LOCK);
+}
+
+/**
+ * Copy up to `max` events at head into `out` (REAP_REC_SIZE each: the event,
+ * then the bounce block its slot owned, which passes to the caller) and move
+ * head past them. Caller holds the reap lock. Returns the number copied.
+ */
+export function ring_reap(ctx: usize, out: usize, max: u32): u32 {
+  const ring = ring_of(ctx);
+  const nr = load<u32>(ctx, CX_RING_NR);
+  // Clamp: user space can write head (fs/aio.c does the same).
+  let head = atomic.load<u32>(ring + RING_HEAD) % nr;
+  // Pairs with ring_advance's atomic store of tail: events before it are written.
+  const tail = atomic.load<u32>(ring + RING_TAIL) % nr;
+  let n: u32 = 0;
+  while (head != tail && n < max) {
+    const rec = out + <usize>n * REAP_REC_SIZE;
+    memory.copy(rec, event_at(ring, head), IO_EVENT_SIZE);
+    const bp = bounce_of(ctx, head);
+    store<u32>(rec, load<u32>(bp), REAP_BOUNCE);
+    store<u32>(rec, load<u32>(bp, 4), REAP_BOUNCE_SIZE);
+    store<u64>(bp, 0);
+    head = head + 1 == nr ? 0 : head + 1;
+    n++;
+  }
+  // Release the slots: pairs with refill's load of head and with producers reusing them.
+  if (n != 0) atomic.store<u32>(ring + RING_HEAD, head);
+  return n;
+}
+
+export function reap_unlock(ctx: usize): void {
+  mutex_unlock(ctx + CX_REAP_LOCK);
+}
+
+/** Events waiting in the ring now (head to tail). */
+export function ring_pending(ctx: usize): u32 {
+  const ring = ring_of(ctx);
+  const nr = load<u32>(ctx, CX_RING_NR);
+  const head = atomic.load<u32>(ring + RING_HEAD) % nr;
+  const tail = atomic.load<u32>(ring + RING_TAIL) % nr;
+  return (tail + nr - head) % nr;
+}
+
+/** Free every bounce block still parked in the ring (io_destroy). */
+export function ring_free_bounces(ctx: usize): void {
+  const nr = load<u32>(ctx, CX_RING_NR);
+  for (let s: u32 = 0; s < nr; s++) {
+    const bp = bounce_of(ctx, s);
+    const b = load<u32>(bp);
+    if (b != 0) kfree(b, load<u32>(bp, 4));
+    store<u64>(bp, 0);
+  }
+}

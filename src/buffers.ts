@@ -1,0 +1,129 @@
+/**
+ * How user buffers reach the code that moves bytes (S6 data, issue: "Data buffers").
+ *
+ * Three kinds of Uint8Array (any ArrayBufferView, viewed as bytes):
+ *  - over the kernel's own memory (k.buffer()): BUF_MEM, zero copy; any thread
+ *    sees the bytes when the event is published;
+ *  - over another SharedArrayBuffer: BUF_SAB, filled in place. The thread that
+ *    moves the bytes (a device thread, or the kworker for pipes) is handed the
+ *    SharedArrayBuffer once, by id, through a BroadcastChannel it reads
+ *    synchronously (receiveMessageOnPort) when it meets an id it does not
+ *    know. So the buffer is filled before the event is published, whichever
+ *    thread reaps it;
+ *  - anything else (a plain Buffer): bounced through a block of kernel memory.
+ *    Writes copy in at submit; reads copy out when the submitting thread reaps
+ *    the event with io_getevents. Reaping such a read on another thread, or
+ *    straight from the ring, leaves the plain buffer untouched: use a
+ *    SharedArrayBuffer or k.buffer() there.
+ * Pipes move bytes inside the kernel, so SAB reads on pipes also get a bounce
+ * block, copied into the SharedArrayBuffer by the kworker before publication.
+ */
+import { BroadcastChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+// receiveMessageOnPort takes a BroadcastChannel too (Node docs); @types/node 20 only says MessagePort.
+import * as L from '../assembly/layout';
+import { isSAB, type Core } from './core';
+import { waitUntil } from './wait';
+
+export type ByteView = ArrayBufferView;
+
+export function bytesOf(v: ArrayBufferView): Uint8Array {
+  return v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+export function isView(v: unknown): v is ArrayBufferView {
+  return ArrayBuffer.isView(v);
+}
+
+interface Msg { id: number; sab?: SharedArrayBuffer; release?: boolean }
+
+/** Channel name of the thread that moves bytes for device `dev` (or the kworker, dev = -1). */
+export function channelName(bootId: number, dev: number): string {
+  return dev < 0 ? `kaio:${bootId}:kworker` : `kaio:${bootId}:dev:${dev}`;
+}
+
+/**
+ * Sender side, one per thread: gives each SharedArrayBuffer an id per mover
+ * and posts it once. Poster channels also receive other posters' messages, so
+ * they are drained on every post.
+ */
+export class BufferRegistry {
+  private channels = new Map<number, BroadcastChannel>();
+  private ids = new Map<number, WeakMap<SharedArrayBuffer, number>>();
+  private finalizer = new FinalizationRegistry<{ dev: number; id: number }>(({ dev, id }) => {
+    const ch = this.channels.get(dev);
+    if (ch) ch.postMessage({ id, release: true } satisfies Msg);
+  });
+
+  constructor(private core: Core) {}
+
+  /** Id of `sab` at mover `dev` (-1: the kworker), registering it if needed. */
+  idFor(dev: number, sab: SharedArrayBuffer): number {
+    let m = this.ids.get(dev);
+    if (!m) this.ids.set(dev, (m = new WeakMap()));
+    const known = m.get(sab);
+    if (known !== undefined) return known;
+    const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >> 2, 1) + 1;
+    this.waitReady(dev);
+    const ch = this.channel(dev);
+    while (receiveMessageOnPort(ch as unknown as MessagePort)) { /* drain what other posters sent */ }
+    ch.postMessage({ id, sab } satisfies Msg);
+    m.set(sab, id);
+    this.finalizer.register(sab, { dev, id });
+    return id;
+  }
+
+  private channel(dev: number): BroadcastChannel {
+    let ch = this.channels.get(dev);
+    if (!ch) {
+      ch = new BroadcastChannel(channelName(this.core.handle.bootId, dev));
+      (ch as unknown as { unref(): void }).unref();
+      this.channels.set(dev, ch);
+    }
+    return ch;
+  }
+
+  /** A BroadcastChannel only delivers to receivers that exist: wait until the mover listens. */
+  private waitReady(dev: number): void {
+    const word = dev < 0 ? L.H_KW_STATE >> 2 : (L.DEV_OFF + dev * L.DEV_SIZE + L.D_STATE) >> 2;
+    const i32 = this.core.i32;
+    if (!waitUntil(i32, word, () => Atomics.load(i32, word) !== L.DS_STARTING, 10_000, 0)) {
+      throw new Error('kaio: device thread did not start');
+    }
+  }
+
+  close(): void {
+    for (const ch of this.channels.values()) ch.close();
+    this.channels.clear();
+  }
+}
+
+/** Receiver side, in a mover thread: id -> bytes, learnt lazily from the channel. */
+export class BufferTable {
+  private map = new Map<number, Uint8Array>();
+  private ch: BroadcastChannel;
+
+  constructor(bootId: number, dev: number) {
+    this.ch = new BroadcastChannel(channelName(bootId, dev));
+  }
+
+  get(id: number): Uint8Array | undefined {
+    let b = this.map.get(id);
+    if (b) return b;
+    for (;;) {
+      const m = receiveMessageOnPort(this.ch as unknown as MessagePort) as { message: Msg } | undefined;
+      if (!m) return undefined;
+      const { message } = m;
+      if (message.release) this.map.delete(message.id);
+      else if (message.sab) this.map.set(message.id, new Uint8Array(message.sab));
+      if (message.id === id && !message.release) return this.map.get(id);
+      b = this.map.get(id);
+      if (b) return b;
+    }
+  }
+
+  close(): void {
+    this.ch.close();
+  }
+}
+
+export { isSAB };

@@ -1,0 +1,161 @@
+/**
+ * Loader and per-thread core: one WebAssembly.Instance of the kernel over the
+ * shared memory, typed views of that memory, and this thread's cpu id.
+ *
+ * Why a small typed loader and not @assemblyscript/loader or asc's bindings:
+ * the kernel uses the stub runtime and exports only functions of numbers, so
+ * there is nothing to lift or lower; asc's `--bindings esm` instantiates at
+ * import time and cannot take an imported memory; and the instance must be
+ * created in every worker over the same memory. `new WebAssembly.Instance`
+ * with `{ env: { memory } }` is all it takes.
+ */
+import fs from 'node:fs';
+import * as L from '../assembly/layout';
+
+/** The kernel's exports (assembly/index.ts). i64 results arrive as bigint. */
+export interface KaioExports {
+  kernel_init(memBytes: number, ncpus: number, flags: number, aioMaxNr: number, bootId: number): number;
+  layout_sig(): number;
+  cpu_online(kind: number, tid: number): number;
+  cpu_offline(cpu: number): void;
+  cpu_drain(cpu: number): void;
+  cpus_online(): number;
+  kmalloc(size: number): number;
+  kfree(addr: number, size: number): void;
+  io_setup(nr: number): number;
+  ctx_gen(slot: number): number;
+  ctx_kill(slot: number, gen: number): number;
+  ctx_users(slot: number): number;
+  ctx_inflight(slot: number): number;
+  ctx_cancel_all(slot: number): number;
+  ctx_free(slot: number): void;
+  ctx_enumerate(slot: number, gen: number, out: number, max: number): number;
+  ctx_stat(slot: number, gen: number, cpu: number, out: number): number;
+  kiocb_peek(slot: number, gen: number, gid: number): bigint;
+  io_submit(cpu: number, slot: number, gen: number, n: number): number;
+  io_cancel(slot: number, gen: number, gid: number, kgen: number): number;
+  io_reap(cpu: number, slot: number, gen: number, max: number): number;
+  sys_rw(cpu: number, fd: number, n: number, pos: number, write: number): number;
+  fd_type(fd: number): number;
+  file_open(type: number, mode: number, obj: number): number;
+  fd_close(fd: number): number;
+  pipe_create(out: number): number;
+  device_create(type: number, size: number, serviceUs: number, depth: number, flags: number, name: number, len: number): number;
+  device_find(name: number, len: number): number;
+  blk_fetch(cpu: number, dev: number): number;
+  blk_scan(cpu: number, dev: number): number;
+  dev_abort(cpu: number, bio: number): void;
+  dev_complete(cpu: number, bio: number, status: number, done: number): void;
+  bio_marked(bio: number): number;
+  kworker_collect(cpu: number): number;
+  kworker_complete(cpu: number, req: number, res: bigint): void;
+}
+
+/** What a thread needs to join a kernel. Structured-clonable (postMessage, workerData). */
+export interface KernelHandle {
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly bootId: number;
+  readonly memBytes: number;
+}
+
+let cachedModule: WebAssembly.Module | undefined;
+
+/** The compiled kernel module (compiled once per thread, from dist/kaio.wasm). */
+export async function loadModule(): Promise<WebAssembly.Module> {
+  if (!cachedModule) {
+    const bytes = await fs.promises.readFile(new URL('./kaio.wasm', import.meta.url));
+    cachedModule = await WebAssembly.compile(bytes);
+  }
+  return cachedModule;
+}
+
+const isSAB = (b: unknown): b is SharedArrayBuffer =>
+  Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+
+/**
+ * One thread's view of the kernel. Views are made once: the memory never
+ * grows (initial = maximum), so they stay valid.
+ */
+export class Core {
+  readonly x: KaioExports;
+  readonly memory: WebAssembly.Memory;
+  readonly buffer: SharedArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
+  readonly u64: BigUint64Array;
+  readonly i64: BigInt64Array;
+  readonly handle: KernelHandle;
+  cpu = -1;
+  /** Byte address of this cpu's scratch area. */
+  scratch = 0;
+
+  constructor(handle: KernelHandle) {
+    this.handle = handle;
+    this.memory = handle.memory;
+    const inst = new WebAssembly.Instance(handle.module, { env: { memory: handle.memory } });
+    this.x = inst.exports as unknown as KaioExports;
+    const buf = handle.memory.buffer;
+    if (!isSAB(buf)) throw new Error('kaio: kernel memory must be shared');
+    this.buffer = buf;
+    this.u8 = new Uint8Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.u64 = new BigUint64Array(buf);
+    this.i64 = new BigInt64Array(buf);
+    if (this.x.layout_sig() !== L.LAYOUT_SIG) {
+      throw new Error(`kaio: kaio.wasm was built from another layout (signature ${this.x.layout_sig()} != ${L.LAYOUT_SIG}); rebuild`);
+    }
+  }
+
+  /** Check the header that kernel_init wrote (magic, version, layout). */
+  checkHeader(): void {
+    const m = this.u32[L.H_MAGIC >> 2];
+    const v = this.u32[L.H_VERSION >> 2];
+    const s = this.u32[L.H_LAYOUT_SIG >> 2];
+    if (m !== L.KAIO_MAGIC || v !== L.KAIO_VERSION || s !== L.LAYOUT_SIG) {
+      throw new Error(`kaio: shared memory header mismatch (magic ${m.toString(16)}, version ${v}, layout ${s})`);
+    }
+  }
+
+  /** Claim a cpu id for this thread. */
+  online(kind: number, tid: number): void {
+    const cpu = this.x.cpu_online(kind, tid);
+    if (cpu < 0) {
+      throw Object.assign(new Error(`kaio: all ${this.u32[L.H_NCPUS >> 2]} cpus are taken (boot with a larger maxCpus)`), { code: 'ERR_KAIO_NO_CPU' });
+    }
+    this.cpu = cpu;
+    this.scratch = L.SCRATCH_OFF + cpu * L.SCRATCH_SIZE;
+  }
+
+  offline(): void {
+    if (this.cpu >= 0) this.x.cpu_offline(this.cpu);
+    this.cpu = -1;
+  }
+
+  get flags(): number {
+    return this.u32[L.H_FLAGS >> 2];
+  }
+
+  /** Read a u64 as a number (exact below 2^53). */
+  readU64(addr: number): number {
+    return this.u32[addr >> 2] + this.u32[(addr >> 2) + 1] * 0x100000000;
+  }
+
+  /** Read an i64 as a number. */
+  readI64(addr: number): number {
+    return this.u32[addr >> 2] + this.i32[(addr >> 2) + 1] * 0x100000000;
+  }
+
+  /** Write `len` bytes of a UTF-8 string into scratch; returns the byte length. */
+  putString(s: string, at = this.scratch): number {
+    const bytes = Buffer.from(s, 'utf8');
+    this.u8.set(bytes, at);
+    return bytes.length;
+  }
+}
+
+export { isSAB };

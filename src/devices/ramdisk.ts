@@ -1,0 +1,123 @@
+/**
+ * The ramdisk's device model, run by its own thread (one "CPU").
+ *
+ * Stage 1 (the software queue) is the kernel's (assembly/blk.ts). This thread
+ * is the hardware: it takes bios from stage 1 into its device queue (stage 2,
+ * NCQ, `queueDepth` entries) while not paused, and executes them one at a time
+ * (stage 3), each taking `serviceTimeUs`. Completion times follow a schedule
+ * (each starts when the previous one ends, or when it arrives if the device
+ * was idle), so sleeping a little late does not slow the device down.
+ *
+ * On a cancel kick it has the kernel drop marked bios from stage 1 at once,
+ * and, if `abortable`, drops marked bios from stage 2 (the device's abort
+ * command). A bio in stage 3 always completes normally.
+ */
+import * as L from '../../assembly/layout';
+import type { Core } from '../core';
+import { BufferTable } from '../buffers';
+
+export function runRamdisk(core: Core, dev: number): void {
+  const { u8, u32, i32, x } = core;
+  const d = L.DEV_OFF + dev * L.DEV_SIZE;
+  const W = (off: number) => (d + off) >> 2;
+  const media = u32[W(L.D_MEDIA)];
+  const depth = u32[W(L.D_QUEUE_DEPTH)];
+  const serviceMs = u32[W(L.D_SERVICE_US)] / 1000;
+  const abortable = (u32[W(L.D_FLAGS)] & L.DEVF_ABORTABLE) !== 0 && (core.flags & L.FLAG_MARK_ONLY) === 0;
+  const table = new BufferTable(core.handle.bootId, dev);
+  u32[W(L.D_CPU)] = core.cpu;
+
+  // Stage 2: a ring of bio addresses.
+  const q = new Uint32Array(depth);
+  let qHead = 0;
+  let qLen = 0;
+  let executing = 0;
+  let deadline = 0;
+
+  Atomics.store(i32, W(L.D_STATE), L.DS_READY);
+  Atomics.notify(i32, W(L.D_STATE));
+
+  const transfer = (bio: number): [number, number] => {
+    const op = u32[(bio + L.BI_OP) >> 2];
+    const len = u32[(bio + L.BI_LEN) >> 2];
+    if (op === L.BIO_FLUSH || len === 0) return [0, 0];
+    const pos = core.readU64(bio + L.BI_POS);
+    const kind = u32[(bio + L.BI_KIND) >> 2];
+    const ref = u32[(bio + L.BI_REF) >> 2];
+    const off = u32[(bio + L.BI_OFF) >> 2];
+    const m = media + pos;
+    if (kind === L.BUF_MEM) {
+      if (op === L.BIO_READ) u8.copyWithin(ref + off, m, m + len);
+      else u8.copyWithin(m, ref + off, ref + off + len);
+      return [0, len];
+    }
+    const user = table.get(ref);
+    if (!user || off + len > user.length) return [-14 /* EFAULT */, 0];
+    if (op === L.BIO_READ) user.set(u8.subarray(m, m + len), off);
+    else u8.set(user.subarray(off, off + len), m);
+    return [0, len];
+  };
+
+  for (;;) {
+    const bell = Atomics.load(i32, W(L.D_DOORBELL));
+    if (Atomics.load(i32, W(L.D_STATE)) === L.DS_STOP) break;
+
+    // A cancel was asked for a request queued here: drop marked bios now.
+    if (Atomics.load(i32, W(L.D_CANCEL_PENDING)) !== 0) {
+      Atomics.exchange(i32, W(L.D_CANCEL_PENDING), 0); // pairs with blk_cancel_kick's add
+      x.blk_scan(core.cpu, dev);
+      if (abortable && qLen > 0) {
+        let kept = 0;
+        for (let k = 0; k < qLen; k++) {
+          const bio = q[(qHead + k) % depth];
+          if (x.bio_marked(bio)) x.dev_abort(core.cpu, bio);
+          else q[(qHead + kept++) % depth] = bio;
+        }
+        qLen = kept;
+      }
+    }
+
+    let now = performance.now();
+    if (executing && now >= deadline) {
+      const [status, done] = transfer(executing);
+      x.dev_complete(core.cpu, executing, status, done);
+      executing = 0;
+    }
+
+    if (Atomics.load(i32, W(L.D_PAUSED)) === 0) {
+      while (qLen < depth) {
+        const bio = x.blk_fetch(core.cpu, dev);
+        if (!bio) break;
+        q[(qHead + qLen) % depth] = bio;
+        qLen++;
+      }
+    }
+
+    if (!executing && qLen > 0) {
+      const bio = q[qHead];
+      qHead = (qHead + 1) % depth;
+      qLen--;
+      if (abortable && x.bio_marked(bio)) {
+        x.dev_abort(core.cpu, bio);
+        continue;
+      }
+      executing = bio;
+      now = performance.now();
+      // Back to back with the previous request if we noticed within one service
+      // time of its end (we overslept), else the device was idle: start now.
+      deadline = (now - deadline <= serviceMs ? deadline : now) + serviceMs;
+      continue;
+    }
+    if (executing && performance.now() >= deadline) continue;
+
+    // Nothing to do before the deadline (or at all): sleep on the doorbell.
+    Atomics.store(i32, W(L.D_WAITING), 1); // pairs with device_kick's load of waiting
+    const left = executing ? deadline - performance.now() : undefined;
+    if (left === undefined || left > 0) Atomics.wait(i32, W(L.D_DOORBELL), bell, left);
+    Atomics.store(i32, W(L.D_WAITING), 0);
+  }
+
+  table.close();
+  Atomics.store(i32, W(L.D_STATE), L.DS_STOPPED);
+  Atomics.notify(i32, W(L.D_STATE));
+}

@@ -1,0 +1,14 @@
+/**
+ * kaio: the Linux AIO syscalls with cancellation that works, as a Node package.
+ *
+ *   import { Kernel, IOCB_CMD, errno } from 'kaio';
+ *   const k = await Kernel.boot();
+ */
+export { Kernel } from './kernel';
+export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat } from './kernel';
+export { IOCB_CMD } from './aio';
+export type { Iocb, IoEvent } from './aio';
+export type { KernelHandle } from './core';
+export { errno, errnoName, systemError } from './errno';
+export type { KaioSystemError } from './errno';
+export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, RWF_NOWAIT, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, AIO_RING_MAGIC } from '../assembly/layout';

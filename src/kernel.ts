@@ -1,0 +1,308 @@
+/**
+ * Kernel: boot a kaio kernel (shared memory, the module, the kworker), create
+ * devices, open files, and call the syscalls (inherited from Syscalls).
+ */
+import { Worker, threadId } from 'node:worker_threads';
+import { randomInt } from 'node:crypto';
+import * as L from '../assembly/layout';
+import * as E from '../assembly/errno';
+import { Core, loadModule, type KernelHandle } from './core';
+import { Syscalls } from './aio';
+import { invalidArg, systemError } from './errno';
+import { waitUntilAsync } from './wait';
+
+export interface BootOptions {
+  /** System-wide limit on requested events (fs.aio-max-nr). Default 65536. */
+  aioMaxNr?: number;
+  /** How io_cancel finds a request: 'tags' (O(1), the seeds' design) or 'list' (the pre-patch list walk under ctx_lock). */
+  lookup?: 'tags' | 'list';
+  /** 'effective': the block layer drops cancelled requests; 'mark-only': it dispatches them anyway (the old behaviour). */
+  cancel?: 'effective' | 'mark-only';
+  /** Most threads (cpus) that may use the kernel at once, kaio's own included. Default 32, at most 64. */
+  maxCpus?: number;
+  /** Size of the shared kernel memory (rings, kiocbs, ramdisk media...). Default 256. */
+  memoryMiB?: number;
+}
+
+export interface RamdiskOptions {
+  sizeBytes: number;
+  /** Time the device spends on each request. Default 100. */
+  serviceTimeUs?: number;
+  /** Entries in the device's own queue (stage 2, NCQ). Default 32. */
+  queueDepth?: number;
+  /** Whether the device can abort a cancelled request in its queue (stage 2). Default false. */
+  abortable?: boolean;
+}
+
+export interface DeviceStats {
+  /** Requests that entered the device queue (stage 2). */
+  dispatched: number;
+  /** Requests the device executed. */
+  completed: number;
+  /** Requests dropped from the software queue (stage 1) because they were cancelled. */
+  cancelledQueued: number;
+  /** Requests dropped from the device queue (stage 2) by abort. */
+  cancelledDevice: number;
+  /** Bytes the device transferred. */
+  bytes: number;
+}
+
+export interface DeviceControl {
+  readonly path: string;
+  /** Stop moving requests into the device queue (stage 1 keeps them; cancels still complete promptly). */
+  pause(): void;
+  resume(): void;
+  stats(): DeviceStats;
+}
+
+const FMODES: Record<string, number> = { r: L.FMODE_READ, w: L.FMODE_WRITE, rw: L.FMODE_READ | L.FMODE_WRITE };
+
+function intOption(name: string, v: unknown, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidArg(name, `an integer from ${min} to ${max}`, v);
+  }
+  return v;
+}
+
+let bootSeq = 0;
+
+export class Kernel extends Syscalls {
+  #workers: Worker[] = [];
+  #devices = new Map<string, number>();
+  #down: Promise<void> | undefined;
+  #buffers = new FinalizationRegistry<[number, number]>(([addr, size]) => this.core.x.kfree(addr, size));
+
+  private constructor(core: Core) {
+    super(core);
+  }
+
+  /** Boot a kernel: allocate its shared memory and start its kworker thread. */
+  static async boot(options: BootOptions = {}): Promise<Kernel> {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const aioMaxNr = intOption('options.aioMaxNr', options.aioMaxNr, L.AIO_MAX_NR_DEFAULT, 1, 0xffffffff);
+    const maxCpus = intOption('options.maxCpus', options.maxCpus, 32, 2, L.MAX_CPUS);
+    const memoryMiB = intOption('options.memoryMiB', options.memoryMiB, 256, 32, 4095);
+    const lookup = options.lookup ?? 'tags';
+    if (lookup !== 'tags' && lookup !== 'list') throw invalidArg('options.lookup', "'tags' or 'list'", lookup);
+    const cancel = options.cancel ?? 'effective';
+    if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
+    const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0);
+
+    const module = await loadModule();
+    const memBytes = memoryMiB * 1024 * 1024;
+    const pages = memBytes / L.WASM_PAGE;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const bootId = (randomInt(0, 0x7fff0000) + bootSeq++) >>> 0;
+    const handle: KernelHandle = { memory, module, bootId, memBytes };
+    const core = new Core(handle);
+    const r = core.x.kernel_init(memBytes, maxCpus, flags, aioMaxNr, bootId);
+    if (r < 0) throw systemError(-r, 'boot');
+    core.checkHeader();
+    core.online(L.CPU_KIND_MAIN, threadId);
+    const k = new Kernel(core);
+    await k.#startKworker();
+    return k;
+  }
+
+  /** A structured-clonable handle: pass it to a worker to share this kernel. */
+  get handle(): KernelHandle {
+    return this.core.handle;
+  }
+
+  /** This thread's cpu id. */
+  get cpu(): number {
+    return this.core.cpu;
+  }
+
+  get lookup(): 'tags' | 'list' {
+    return this.core.flags & L.FLAG_LOOKUP_LIST ? 'list' : 'tags';
+  }
+
+  get cancelMode(): 'effective' | 'mark-only' {
+    return this.core.flags & L.FLAG_MARK_ONLY ? 'mark-only' : 'effective';
+  }
+
+  /** fs.aio-nr: events requested by live contexts. */
+  get aio_nr(): number {
+    return Atomics.load(this.core.u32, L.H_AIO_NR >> 2);
+  }
+
+  /** fs.aio-max-nr. */
+  get aio_max_nr(): number {
+    return this.core.u32[L.H_AIO_MAX_NR >> 2];
+  }
+
+  #spawn(role: 'ramdisk' | 'kworker', dev: number): Worker {
+    const w = new Worker(new URL('./kthread.js', import.meta.url), { workerData: { handle: this.core.handle, role, dev } });
+    w.unref();
+    w.on('error', (err) => {
+      process.emitWarning(`kaio: ${role} thread failed: ${err instanceof Error ? err.stack : String(err)}`);
+    });
+    this.#workers.push(w);
+    return w;
+  }
+
+  async #startKworker(): Promise<void> {
+    this.#spawn('kworker', -1);
+    const i32 = this.core.i32;
+    const w = L.H_KW_STATE >> 2;
+    if (!(await waitUntilAsync(i32, w, () => Atomics.load(i32, w) !== L.DS_STARTING, 30_000))) {
+      throw new Error('kaio: the kworker thread did not start');
+    }
+  }
+
+  /**
+   * Create a RAM disk served by its own device thread. Returns its path,
+   * '/dev/<name>'. Throws on bad options or if the name is taken.
+   */
+  ramdisk(name: string, options: RamdiskOptions): string {
+    if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
+      throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
+    }
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const size = intOption('options.sizeBytes', options.sizeBytes, NaN, 1, 0xffff0000);
+    const service = intOption('options.serviceTimeUs', options.serviceTimeUs, 100, 0, 60_000_000);
+    const depth = intOption('options.queueDepth', options.queueDepth, 32, 1, 65536);
+    const abortable = options.abortable ?? false;
+    if (typeof abortable !== 'boolean') throw invalidArg('options.abortable', 'a boolean', abortable);
+    const core = this.core;
+    const len = core.putString(name);
+    const dev = core.x.device_create(L.DT_RAMDISK, size, service, depth, abortable ? L.DEVF_ABORTABLE : 0, core.scratch, len);
+    if (dev < 0) {
+      const err = systemError(-dev, 'ramdisk', `/dev/${name}`);
+      if (dev === -E.ENOMEM) err.message += ` (sizeBytes ${size} does not fit: boot with a larger memoryMiB)`;
+      throw err;
+    }
+    this.#devices.set(name, dev);
+    this.#spawn('ramdisk', dev);
+    return `/dev/${name}`;
+  }
+
+  #findDevice(path: unknown): number {
+    if (typeof path !== 'string' || !path.startsWith('/dev/')) return -1;
+    const name = path.slice(5);
+    const known = this.#devices.get(name);
+    if (known !== undefined) return known;
+    const len = this.core.putString(name);
+    return this.core.x.device_find(this.core.scratch, len);
+  }
+
+  /** open(2) a device: an fd, or -ENOENT (no such device) / -EINVAL (bad mode) / -EMFILE / -ENFILE. */
+  open(path: string, mode: 'r' | 'w' | 'rw'): number {
+    const fmode = typeof mode === 'string' ? FMODES[mode] : undefined;
+    if (fmode === undefined) return -E.EINVAL;
+    const dev = this.#findDevice(path);
+    if (dev < 0) return -E.ENOENT;
+    return this.core.x.file_open(L.FT_BLOCK, fmode, dev);
+  }
+
+  /** Control and statistics of a device. Throws an Error with code 'ENOENT' if there is none at `path`. */
+  device(path: string): DeviceControl {
+    const dev = this.#findDevice(path);
+    if (dev < 0) throw systemError(E.ENOENT, 'device', String(path));
+    const core = this.core;
+    const d = L.DEV_OFF + dev * L.DEV_SIZE;
+    const kick = () => {
+      Atomics.add(core.i32, (d + L.D_DOORBELL) >> 2, 1);
+      Atomics.notify(core.i32, (d + L.D_DOORBELL) >> 2);
+    };
+    const st = (off: number) => Number(Atomics.load(core.u64, (d + off) >> 3));
+    return {
+      path,
+      pause: () => {
+        Atomics.store(core.i32, (d + L.D_PAUSED) >> 2, 1);
+      },
+      resume: () => {
+        Atomics.store(core.i32, (d + L.D_PAUSED) >> 2, 0);
+        kick();
+      },
+      stats: () => ({
+        dispatched: st(L.D_ST_DISPATCHED),
+        completed: st(L.D_ST_COMPLETED),
+        cancelledQueued: st(L.D_ST_CANCELLED_Q),
+        cancelledDevice: st(L.D_ST_CANCELLED_D),
+        bytes: st(L.D_ST_BYTES),
+      }),
+    };
+  }
+
+  /**
+   * A buffer in the kernel's own memory: I/O into it is zero-copy and visible
+   * to every thread when the event is published. Freed when garbage collected.
+   */
+  buffer(size: number): Uint8Array {
+    if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff) throw invalidArg('size', 'a positive integer', size);
+    const addr = this.core.x.kmalloc(size);
+    if (!addr) throw systemError(E.ENOMEM, 'buffer');
+    const view = new Uint8Array(this.core.buffer, addr, size);
+    this.#buffers.register(view, [addr, size]);
+    return view;
+  }
+
+  /** Statistics of a live context (for tests and tools), or undefined. */
+  ctxStat(ctx: number): CtxStat | undefined {
+    const c = this.ctxLocal(ctx);
+    if (!c) return undefined;
+    const core = this.core;
+    if (core.x.ctx_stat(c.slot, c.gen, core.cpu, core.scratch) < 0) return undefined;
+    const u = (i: number) => core.u32[(core.scratch >> 2) + i];
+    return {
+      nr: u(0), ringNr: u(1), freeTags: u(2), freeSlots: u(3), inflight: u(4), inRing: u(5),
+      batch: u(6), cacheSize: u(7), idBase: u(8), published: u(9), cachedHere: u(10),
+    };
+  }
+
+  /**
+   * Stop the kernel: destroy every live context (cancelling what is in flight
+   * and waiting for it), then stop the device threads and the kworker.
+   * Idempotent. The kernel cannot be used afterwards.
+   */
+  shutdown(): Promise<void> {
+    this.#down ??= this.#shutdown();
+    return this.#down;
+  }
+
+  async #shutdown(): Promise<void> {
+    const core = this.core;
+    for (let slot = 0; slot < L.MAX_CTX; slot++) {
+      const a = L.CTX_OFF + slot * L.CTX_SIZE;
+      if (core.u32[(a + L.CX_STATE_GEN) >> 2] === L.CTX_LIVE) {
+        await this.io_destroy_async(core.u32[(a + L.CX_STATE_GEN + 4) >> 2] * L.MAX_CTX + slot);
+      }
+    }
+    // The threads are unref'd so a forgotten kernel does not keep a process
+    // alive; while we wait for them to stop, they must.
+    const exits = this.#workers.map((w) => {
+      w.ref();
+      return new Promise<void>((res) => w.once('exit', () => res()));
+    });
+    for (let dev = 0; dev < L.MAX_DEVS; dev++) {
+      const d = L.DEV_OFF + dev * L.DEV_SIZE;
+      if (core.u32[(d + L.D_TYPE) >> 2] === L.DT_NONE) continue;
+      Atomics.store(core.i32, (d + L.D_STATE) >> 2, L.DS_STOP);
+      Atomics.add(core.i32, (d + L.D_DOORBELL) >> 2, 1);
+      Atomics.notify(core.i32, (d + L.D_DOORBELL) >> 2);
+    }
+    Atomics.store(core.i32, L.H_KW_STATE >> 2, L.DS_STOP);
+    Atomics.add(core.i32, L.H_KW_DOORBELL >> 2, 1);
+    Atomics.notify(core.i32, L.H_KW_DOORBELL >> 2);
+    await Promise.all(exits);
+    this.buffers.close();
+    core.offline();
+  }
+}
+
+export interface CtxStat {
+  nr: number;
+  ringNr: number;
+  freeTags: number;
+  freeSlots: number;
+  inflight: number;
+  inRing: number;
+  batch: number;
+  cacheSize: number;
+  idBase: number;
+  published: number;
+  cachedHere: number;
+}

@@ -283,12 +283,15 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
 
   // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
   atomic.store<u64>(req + KI_CANCEL, pack(next_gen(gen), KIOCB_FREE));
+  const key = kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id);
 
-  // 4. Publish. The slot was reserved at submit; the bounce block moves to the slot.
-  ring_publish(ctx, data, kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id), res, res2, bounce, bounce_size);
-
-  // 5. The id goes back; the kiocb may be reused from here on.
+  // 4. The id goes back before the event is visible, so a reaper that sees the
+  //    event and submits again finds both its ring slot and an id free. The
+  //    kiocb may be reused from here on: nothing below reads it.
   tag_free(ctx, cpu, id);
+
+  // 5. Publish. The slot was reserved at submit; the bounce block moves to the slot.
+  ring_publish(ctx, data, key, res, res2, bounce, bounce_size);
 
   // 6. Last touch of context memory. io_destroy sleeps until inflight reaches 0.
   if (atomic.sub<u32>(ctx + CX_INFLIGHT, 1) == 1 && lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {

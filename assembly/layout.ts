@@ -167,7 +167,7 @@ export const CX_COMMIT_LOCK: u32 = 128; // W: ring_advance. A: trylock (cmpxchg)
 export const CX_WAKE: u32 = 132; //     futex word reapers sleep on. A: atomic add + notify by ring_advance / io_destroy
 export const CX_PROD: u32 = 136; //     u64 ticket: the ring position of the next event. A: atomic add
 export const CX_COMMIT: u32 = 144; //   u64 C: events published so far. W: ring_advance under commit_lock. A: atomic
-//                                 store after RING_TAIL; pairs with the atomic loads in refill
+//                                 store before RING_TAIL; pairs with the atomic load in refill
 export const CX_RETURNED: u32 = 152; // u64 slots credited back to reqs_available. A: cmpxchg (refill)
 export const CX_WAITERS: u32 = 160; //  reapers registered to sleep. A: atomic add/sub; ring_advance loads
 export const CX_REAP_LOCK: u32 = 164; // W: io_getevents. A: trylock; the host sleeps on it when contended (0/1/2 futex)
@@ -198,7 +198,7 @@ export const AIO_RING_INCOMPAT_FEATURES: u32 = 0;
 export const RING_ID: u32 = 0; //    W: io_setup. A: plain
 export const RING_NR: u32 = 4; //    W: io_setup. A: plain
 export const RING_HEAD: u32 = 8; //  W: reapers (io_getevents under reap_lock, or user code). A: atomic store/load; clamped % nr
-export const RING_TAIL: u32 = 12; // W: ring_advance under commit_lock. A: atomic store (release), before CX_COMMIT
+export const RING_TAIL: u32 = 12; // W: ring_advance under commit_lock. A: atomic store (release), after CX_COMMIT
 export const RING_MAGIC: u32 = 16;
 export const RING_COMPAT: u32 = 20;
 export const RING_INCOMPAT: u32 = 24;

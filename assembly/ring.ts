@@ -85,9 +85,10 @@ export function ring_init(ctx: usize, ring_id: u32): void {
 
 /**
  * Credit back the slots of events that have been consumed (fs/aio.c's
- * refill_reqs_available). head is written by user space too, so it is clamped,
- * and the count is computed conservatively: reading commit before head means a
- * head that raced ahead of our commit snapshot yields less credit, never more.
+ * refill_reqs_available). head is written by user space too, so it is clamped.
+ * commit is read before head and published before tail, so every event a
+ * reaper could have consumed is counted in our commit snapshot; the count is
+ * exact, and never more than what was consumed.
  */
 export function refill(ctx: usize): void {
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
@@ -182,10 +183,12 @@ export function ring_advance(ctx: usize): void {
     // Pairs with ring_publish's store of the ready mark (after the event).
     while (atomic.load<u32>(ready_of(ctx, <u32>(c % nr))) == <u32>(c + 1)) c++;
     if (c != c0) {
+      // commit before tail: pairs with refill's load of commit after a reaper has
+      // moved head. Any event a reaper can see (below tail) is then already
+      // counted in commit, so head <= tail <= commit and refill is exact.
+      atomic.store<u64>(ctx + CX_COMMIT, c);
       // Release the events: pairs with reapers' atomic load of tail.
       atomic.store<u32>(ring + RING_TAIL, <u32>(c % nr));
-      // Pairs with refill's load of commit (tail first: a stale commit only under-credits).
-      atomic.store<u64>(ctx + CX_COMMIT, c);
       store<u32>(ctx + CX_COMPLETED, load<u32>(ctx, CX_COMPLETED) + <u32>(c - c0));
     }
     atomic.store<u32>(ctx + CX_COMMIT_LOCK, 0);

@@ -15,4 +15,4 @@ export { file_open, fd_close } from './file';
 export { pipe_create } from './pipe';
 export { device_create, device_find } from './dev';
 export { blk_fetch, blk_scan, dev_abort, dev_complete, bio_marked } from './blk';
-export { ctx_stat, kiocb_peek } from './stat';
+export { ctx_stat, kiocb_peek, tag_test_alloc, tag_test_free } from './stat';

@@ -2,10 +2,10 @@
  * Read-only views for tests, the stress tool and io_destroy's bookkeeping.
  * None of these is on a hot path.
  */
-import { MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_INFLIGHT, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED, KI_CANCEL } from './layout';
+import { H_NCPUS, MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_INFLIGHT, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED, KI_CANCEL } from './layout';
 import { lo32 } from './barrier';
 import { ctx_get, ctx_put } from './ctxtab';
-import { tags_count_free, tags_cached } from './tags';
+import { tags_count_free, tags_cached, tag_alloc, tag_free } from './tags';
 import { reqs_count, ring_pending } from './ring';
 import { kiocb_lookup } from './kiocb';
 
@@ -42,4 +42,32 @@ export function kiocb_peek(slot: u32, gen: u32, gid: u32): i64 {
   const v: i64 = req == 0 ? -1 : <i64>atomic.load<u64>(req + KI_CANCEL);
   ctx_put(ctx);
   return v;
+}
+
+// --- tag allocator hooks for property tests (test/tags-*.test.ts) -----------
+// They drive one context's tag pool as any cpu, bypassing ring slots, so a
+// single thread can play several cpus deterministically.
+
+/** tag_alloc on behalf of `cpu`: a context-local id, or -1 (none free), -22 (bad args). */
+export function tag_test_alloc(slot: u32, gen: u32, cpu: u32): i32 {
+  if (cpu >= load<u32>(H_NCPUS)) return -22;
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -22;
+  const id = tag_alloc(ctx, cpu);
+  ctx_put(ctx);
+  return id == 0xffffffff ? -1 : <i32>id;
+}
+
+/** tag_free on behalf of `cpu`. 0, or -22 (bad args). */
+export function tag_test_free(slot: u32, gen: u32, cpu: u32, id: u32): i32 {
+  if (cpu >= load<u32>(H_NCPUS)) return -22;
+  const ctx = ctx_get(slot, gen);
+  if (ctx == 0) return -22;
+  if (id >= load<u32>(ctx, CX_NR)) {
+    ctx_put(ctx);
+    return -22;
+  }
+  tag_free(ctx, cpu, id);
+  ctx_put(ctx);
+  return 0;
 }

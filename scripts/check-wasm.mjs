@@ -22,7 +22,13 @@ while (p < bytes.length) {
   p += len;
 }
 const bad = found.filter((id) => FORBIDDEN.has(id)).map((id) => NAMES[id]);
-const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes));
+let imports;
+try {
+  imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes));
+} catch (e) {
+  console.error(`check-wasm: ${file} is not a valid module: ${e.message}`);
+  process.exit(1);
+}
 const badImports = imports.filter((i) => !(i.module === 'env' && i.name === 'memory' && i.kind === 'memory'));
 if (bad.length || badImports.length) {
   if (bad.length) console.error(`check-wasm: ${file} has forbidden section(s): ${bad.join(', ')}`);

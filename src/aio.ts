@@ -70,7 +70,14 @@ interface Pending {
   copies?: Array<[Uint8Array, number]>;
 }
 
-/** This thread's knowledge of one context. */
+/**
+ * This thread's knowledge of one context. `pending` is indexed by the
+ * request's id; an id is reused as soon as its request completes, maybe
+ * before its event is reaped, so an entry it displaces moves to `older`,
+ * keyed by the full aio_key. Entries of events reaped elsewhere (another
+ * thread, or straight from the ring) are never claimed here: `older` drops
+ * its oldest entries once it holds more than this context has requests.
+ */
 interface CtxLocal {
   id: number;
   slot: number;
@@ -78,6 +85,7 @@ interface CtxLocal {
   base: number;
   nr: number;
   pending: (Pending | undefined)[];
+  older: Map<number, Pending>;
 }
 
 interface Seg { kind: number; ref: number; off: number; len: number }
@@ -119,7 +127,7 @@ export class Syscalls {
     }
     let l = this.locals.get(ctx as number);
     if (!l) {
-      l = { id: ctx as number, slot, gen, base: c.u32[(a + L.CX_ID_BASE) >> 2], nr: c.u32[(a + L.CX_NR) >> 2], pending: [] };
+      l = { id: ctx as number, slot, gen, base: c.u32[(a + L.CX_ID_BASE) >> 2], nr: c.u32[(a + L.CX_NR) >> 2], pending: [], older: new Map() };
       this.locals.set(ctx as number, l);
     }
     return l;
@@ -233,7 +241,10 @@ export class Syscalls {
           const p = staged[j]!;
           p.key = key;
           p.iocb.aio_key = key;
-          c.pending[gid - c.base] = p;
+          const idx = gid - c.base;
+          const prev = c.pending[idx];
+          if (prev !== undefined) this.keepOlder(c, prev);
+          c.pending[idx] = p;
         } else {
           this.freeBounce(rec);
         }
@@ -244,6 +255,16 @@ export class Syscalls {
       if (jsErr) return done > 0 ? done : jsErr;
     }
     return done;
+  }
+
+  private keepOlder(c: CtxLocal, p: Pending): void {
+    c.older.set(p.key, p);
+    if (c.older.size > c.nr + 64) {
+      for (const key of c.older.keys()) {
+        c.older.delete(key);
+        if (c.older.size <= c.nr) break;
+      }
+    }
   }
 
   private freeBounce(rec: number): void {
@@ -475,10 +496,11 @@ export class Syscalls {
       const res2 = core.readI64(rec + L.EV_RES2);
       const bounce = u32[(rec + L.REAP_BOUNCE) >> 2];
       const idx = (lo & L.KEY_ID_MASK) - c.base;
-      const p = idx >= 0 && idx < c.nr ? c.pending[idx] : undefined;
+      let p = idx >= 0 && idx < c.nr ? c.pending[idx] : undefined;
+      if (p !== undefined && p.key === key) c.pending[idx] = undefined;
+      else if ((p = c.older.get(key)) !== undefined) c.older.delete(key);
       let ev: IoEvent;
-      if (p !== undefined && p.key === key) {
-        c.pending[idx] = undefined;
+      if (p !== undefined) {
         if (bounce && p.copies && res > 0) {
           for (const [v, off] of p.copies) {
             const m = Math.min(v.length, res - off);

@@ -32,6 +32,8 @@ export interface KaioExports {
   ctx_enumerate(slot: number, gen: number, out: number, max: number): number;
   ctx_stat(slot: number, gen: number, cpu: number, out: number): number;
   kiocb_peek(slot: number, gen: number, gid: number): bigint;
+  tag_test_alloc(slot: number, gen: number, cpu: number): number;
+  tag_test_free(slot: number, gen: number, cpu: number, id: number): number;
   io_submit(cpu: number, slot: number, gen: number, n: number): number;
   io_cancel(slot: number, gen: number, gid: number, kgen: number): number;
   io_reap(cpu: number, slot: number, gen: number, max: number): number;

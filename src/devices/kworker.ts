@@ -17,7 +17,7 @@ export function runKworker(core: Core): void {
   const table = new BufferTable(core.handle.bootId, -1);
   const bellW = L.H_KW_DOORBELL >> 2;
   const stateW = L.H_KW_STATE >> 2;
-  Atomics.store(i32, stateW, L.DS_READY);
+  Atomics.compareExchange(i32, stateW, L.DS_STARTING, L.DS_READY); // unless already told to stop
   Atomics.notify(i32, stateW);
 
   const fillSab = (req: number, res: number): number => {

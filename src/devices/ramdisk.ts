@@ -34,7 +34,8 @@ export function runRamdisk(core: Core, dev: number): void {
   let executing = 0;
   let deadline = 0;
 
-  Atomics.store(i32, W(L.D_STATE), L.DS_READY);
+  // STARTING -> READY, unless shutdown already asked us to stop.
+  Atomics.compareExchange(i32, W(L.D_STATE), L.DS_STARTING, L.DS_READY);
   Atomics.notify(i32, W(L.D_STATE));
 
   const transfer = (bio: number): [number, number] => {

@@ -1,0 +1,131 @@
+// Description: the percpu_ida-style tag allocator: per-cpu caches, global pool, batch moves,
+// stealing (driven as several cpus from one thread through the kernel's test hooks).
+// Invariant: over any sequence of allocs and frees by any cpus, no id is given twice while held,
+// none is lost, and an allocation fails only when every id is held.
+import fc from 'fast-check';
+import type { Kernel } from 'kaio';
+import { tBoot } from './helpers';
+
+interface Hooks { tag_test_alloc(s: number, g: number, cpu: number): number; tag_test_free(s: number, g: number, cpu: number, id: number): number }
+const hooks = (k: Kernel) => (k as unknown as { core: { x: Hooks } }).core.x;
+const split = (ctx: number): [number, number] => [ctx % 65536, Math.floor(ctx / 65536)];
+
+describe('tag allocator', () => {
+  let k: Kernel;
+  beforeAll(async () => {
+    k = await tBoot({ maxCpus: 8 });
+  });
+
+  test('exhaustion: exactly nr ids, distinct, then none; freeing one makes one available', () => {
+    const ctx = k.io_setup(100);
+    const [s, g] = split(ctx);
+    const x = hooks(k);
+    const held = new Set<number>();
+    for (let i = 0; i < 100; i++) {
+      const id = x.tag_test_alloc(s, g, i % 3);
+      expect(id).toBeGreaterThanOrEqual(0);
+      expect(id).toBeLessThan(100);
+      expect(held.has(id)).toBe(false);
+      held.add(id);
+    }
+    expect(x.tag_test_alloc(s, g, 0)).toBe(-1);
+    expect(x.tag_test_alloc(s, g, 5)).toBe(-1);
+    expect(x.tag_test_free(s, g, 2, 42)).toBe(0);
+    expect(x.tag_test_alloc(s, g, 7)).toBe(42); // stolen from cpu 2's cache
+    expect(x.tag_test_alloc(s, g, 7)).toBe(-1);
+    for (const id of held) expect(x.tag_test_free(s, g, 1, id)).toBe(0);
+    expect(k.ctxStat(ctx)!.freeTags).toBe(100);
+    expect(x.tag_test_free(s, g, 1, 100)).toBe(-22); // id out of range
+    expect(x.tag_test_alloc(s, g, 99)).toBe(-22); // no such cpu
+    k.io_destroy(ctx);
+  });
+
+  test('batch moves: a cpu takes a batch from the global pool and gives a batch back when its cache is full', () => {
+    const ctx = k.io_setup(4096); // batch = 4096 / (8 cpus * 4) = 128, capped at 32; cache = 64
+    const st = k.ctxStat(ctx)!;
+    expect(st.batch).toBe(32);
+    expect(st.cacheSize).toBe(64);
+    const [s, g] = split(ctx);
+    const x = hooks(k);
+    const me = k.cpu;
+    const first = x.tag_test_alloc(s, g, me);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(31); // took 32, kept 31 after handing out one
+    const ids = [first];
+    for (let i = 0; i < 31; i++) ids.push(x.tag_test_alloc(s, g, me));
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(0);
+    ids.push(x.tag_test_alloc(s, g, me)); // next batch
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(31);
+    for (const id of ids) x.tag_test_free(s, g, me, id); // 31 + 33 = 64: full, not yet flushed
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(64);
+    const other = x.tag_test_alloc(s, g, me + 1);
+    x.tag_test_free(s, g, me, other); // a push onto a full cache gives 32 back first
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(33);
+    expect(k.ctxStat(ctx)!.freeTags).toBe(4096);
+    k.io_destroy(ctx);
+  });
+
+  test('stealing: ids cached by idle cpus are never stranded', () => {
+    const ctx = k.io_setup(64); // batch 2, cache 4
+    const [s, g] = split(ctx);
+    const x = hooks(k);
+    // Every cpu takes some and frees them into its own cache.
+    const all: number[] = [];
+    for (let cpu = 0; cpu < 8; cpu++) for (let i = 0; i < 8; i++) all.push(x.tag_test_alloc(s, g, cpu));
+    expect(new Set(all).size).toBe(64);
+    all.forEach((id, i) => x.tag_test_free(s, g, Math.floor(i / 8), id));
+    // One cpu can now allocate all 64, raiding the others.
+    const got = new Set<number>();
+    for (let i = 0; i < 64; i++) got.add(x.tag_test_alloc(s, g, 3));
+    expect(got.size).toBe(64);
+    expect(got.has(-1)).toBe(false);
+    expect(x.tag_test_alloc(s, g, 3)).toBe(-1);
+    for (const id of got) x.tag_test_free(s, g, 3, id);
+    k.io_destroy(ctx);
+  });
+
+  test('property: random allocs and frees by random cpus never lose or duplicate an id', () => {
+    const x = hooks(k);
+    let total = 0;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 7 }), fc.nat()), { minLength: 1, maxLength: 3000, size: 'max' }),
+        (nr, ops) => {
+          const ctx = k.io_setup(nr);
+          const [s, g] = split(ctx);
+          const held: number[] = [];
+          total += ops.length;
+          const set = new Set<number>();
+          try {
+            for (const [alloc, cpu, pick] of ops) {
+              if (alloc || held.length === 0) {
+                const id = x.tag_test_alloc(s, g, cpu);
+                if (held.length === nr) {
+                  if (id !== -1) return false; // all held: must fail
+                } else {
+                  if (id < 0 || id >= nr || set.has(id)) return false;
+                  held.push(id);
+                  set.add(id);
+                }
+              } else {
+                const i = pick % held.length;
+                const id = held[i];
+                held[i] = held[held.length - 1];
+                held.pop();
+                set.delete(id);
+                if (x.tag_test_free(s, g, cpu, id) !== 0) return false;
+              }
+            }
+            for (const id of held) x.tag_test_free(s, g, 0, id);
+            return k.ctxStat(ctx)!.freeTags === nr;
+          } finally {
+            k.io_destroy(ctx);
+          }
+        },
+      ),
+      { numRuns: 100, seed: 0x6b61696f },
+    );
+    expect(total).toBeGreaterThan(50_000); // the sequences really are long
+  });
+});

@@ -8,6 +8,7 @@ import * as L from '../assembly/layout';
 import * as E from '../assembly/errno';
 import { Core, loadModule, type KernelHandle } from './core';
 import { Syscalls } from './aio';
+import { AioContext } from './promises';
 import { invalidArg, systemError } from './errno';
 import { waitUntilAsync } from './wait';
 
@@ -238,6 +239,16 @@ export class Kernel extends Syscalls {
     const view = new Uint8Array(this.core.buffer, addr, size);
     this.#buffers.register(view, [addr, size]);
     return view;
+  }
+
+  /**
+   * An I/O context for promise-style, cancellable I/O (see AioContext).
+   * `depth` is its io_setup nr (default 128). Throws a SystemError if
+   * io_setup fails (EAGAIN over aio_max_nr).
+   */
+  context(options: { depth?: number } = {}): AioContext {
+    const depth = intOption('options.depth', options.depth, 128, 1, L.AIO_NR_LIMIT);
+    return new AioContext(this, depth);
   }
 
   /** Statistics of a live context (for tests and tools), or undefined. */

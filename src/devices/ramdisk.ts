@@ -4,9 +4,10 @@
  * Stage 1 (the software queue) is the kernel's (assembly/blk.ts). This thread
  * is the hardware: it takes bios from stage 1 into its device queue (stage 2,
  * NCQ, `queueDepth` entries) while not paused, and executes them one at a time
- * (stage 3), each taking `serviceTimeUs`. Completion times follow a schedule
- * (each starts when the previous one ends, or when it arrives if the device
- * was idle), so sleeping a little late does not slow the device down.
+ * (stage 3), each taking `serviceTimeUs`. Completion times follow a schedule:
+ * a request starts when the previous one ends or when it entered the device
+ * queue, whichever is later. So the thread waking up late (timer slack) does
+ * not slow the device down; it completes what is due in a burst.
  *
  * On a cancel kick it has the kernel drop marked bios from stage 1 at once,
  * and, if `abortable`, drops marked bios from stage 2 (the device's abort
@@ -27,8 +28,9 @@ export function runRamdisk(core: Core, dev: number): void {
   const table = new BufferTable(core.handle.bootId, dev);
   u32[W(L.D_CPU)] = core.cpu;
 
-  // Stage 2: a ring of bio addresses.
+  // Stage 2: a ring of bio addresses, with when each entered it.
   const q = new Uint32Array(depth);
+  const arrived = new Float64Array(depth);
   let qHead = 0;
   let qLen = 0;
   let executing = 0;
@@ -70,15 +72,20 @@ export function runRamdisk(core: Core, dev: number): void {
       if (abortable && qLen > 0) {
         let kept = 0;
         for (let k = 0; k < qLen; k++) {
-          const bio = q[(qHead + k) % depth];
-          if (x.bio_marked(bio)) x.dev_abort(core.cpu, bio);
-          else q[(qHead + kept++) % depth] = bio;
+          const at = (qHead + k) % depth;
+          const bio = q[at];
+          if (x.bio_marked(bio)) {
+            x.dev_abort(core.cpu, bio);
+          } else {
+            arrived[(qHead + kept) % depth] = arrived[at];
+            q[(qHead + kept++) % depth] = bio;
+          }
         }
         qLen = kept;
       }
     }
 
-    let now = performance.now();
+    const now = performance.now();
     if (executing && now >= deadline) {
       const [status, done] = transfer(executing);
       x.dev_complete(core.cpu, executing, status, done);
@@ -90,12 +97,14 @@ export function runRamdisk(core: Core, dev: number): void {
         const bio = x.blk_fetch(core.cpu, dev);
         if (!bio) break;
         q[(qHead + qLen) % depth] = bio;
+        arrived[(qHead + qLen) % depth] = performance.now();
         qLen++;
       }
     }
 
     if (!executing && qLen > 0) {
       const bio = q[qHead];
+      const arrival = arrived[qHead];
       qHead = (qHead + 1) % depth;
       qLen--;
       if (abortable && x.bio_marked(bio)) {
@@ -103,10 +112,7 @@ export function runRamdisk(core: Core, dev: number): void {
         continue;
       }
       executing = bio;
-      now = performance.now();
-      // Back to back with the previous request if we noticed within one service
-      // time of its end (we overslept), else the device was idle: start now.
-      deadline = (now - deadline <= serviceMs ? deadline : now) + serviceMs;
+      deadline = Math.max(deadline, arrival) + serviceMs;
       continue;
     }
     if (executing && performance.now() >= deadline) continue;

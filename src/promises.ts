@@ -1,0 +1,252 @@
+/**
+ * The idiomatic level: I/O you can really cancel, as promises.
+ *
+ *   const io = k.context();                       // io_setup
+ *   const n = await io.read(fd, buf, 0, { signal });
+ *   for await (const ev of io.events()) ...       // every completion, as it is reaped
+ *   await io.close();                             // cancel what is left, wait, io_destroy
+ *
+ * What aborting does: the signal calls io_cancel, which asks and returns at
+ * once. If the request was still queued (or waiting on a pipe) it never runs
+ * and the promise rejects with an AbortError whose cause is the signal's
+ * reason. If it had already reached the device (and the device cannot abort),
+ * it completes and the promise resolves with its result: aborting cannot undo
+ * I/O that happened. Other failures reject with a SystemError-shaped error
+ * (code, errno, syscall), e.g. `ENOSPC: no space left on device, write`.
+ *
+ * An AioContext owns its kernel context: do not reap it with io_getevents.
+ */
+import * as E from '../assembly/errno';
+import { IOCB_CMD, type Iocb, type IoEvent, type Syscalls } from './aio';
+import { abortError, systemError } from './errno';
+
+export interface IoOptions {
+  signal?: AbortSignal;
+}
+
+interface Op {
+  iocb: Iocb;
+  syscall: string;
+  resolve(ev: IoEvent): void;
+  reject(err: unknown): void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  submitted: boolean;
+}
+
+const SYSCALL: Record<number, string> = {
+  [IOCB_CMD.PREAD]: 'read',
+  [IOCB_CMD.PWRITE]: 'write',
+  [IOCB_CMD.FSYNC]: 'fsync',
+  [IOCB_CMD.FDSYNC]: 'fdatasync',
+  [IOCB_CMD.POLL]: 'poll',
+  [IOCB_CMD.NOOP]: 'noop',
+  [IOCB_CMD.PREADV]: 'readv',
+  [IOCB_CMD.PWRITEV]: 'writev',
+};
+
+export class AioContext {
+  /** The syscall-level context id. */
+  readonly id: number;
+  readonly #k: Syscalls;
+  #queued: Op[] = [];
+  #flushScheduled = false;
+  #inflight = new Map<Iocb, Op>();
+  #reaping = false;
+  #closing: Promise<void> | undefined;
+  #listeners = new Set<(ev: IoEvent | null) => void>();
+  #seq = 0n;
+
+  /** @internal use Kernel.context() */
+  constructor(k: Syscalls, depth: number) {
+    const id = k.io_setup(depth);
+    if (id < 0) throw systemError(-id, 'io_setup');
+    this.#k = k;
+    this.id = id;
+  }
+
+  /** Read into `buffer` at `position`; resolves with the bytes read (0 at end of device or pipe EOF). */
+  read(fd: number, buffer: ArrayBufferView, position = 0, opts?: IoOptions): Promise<number> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: buffer, aio_offset: position }, opts);
+  }
+
+  /** Write `buffer` at `position`; resolves with the bytes written. */
+  write(fd: number, buffer: ArrayBufferView, position = 0, opts?: IoOptions): Promise<number> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: fd, aio_buf: buffer, aio_offset: position }, opts);
+  }
+
+  readv(fd: number, buffers: ArrayBufferView[], position = 0, opts?: IoOptions): Promise<number> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.PREADV, aio_fildes: fd, aio_buf: buffers, aio_offset: position }, opts);
+  }
+
+  writev(fd: number, buffers: ArrayBufferView[], position = 0, opts?: IoOptions): Promise<number> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.PWRITEV, aio_fildes: fd, aio_buf: buffers, aio_offset: position }, opts);
+  }
+
+  fsync(fd: number, opts?: IoOptions): Promise<void> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.FSYNC, aio_fildes: fd }, opts).then(() => undefined);
+  }
+
+  fdatasync(fd: number, opts?: IoOptions): Promise<void> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.FDSYNC, aio_fildes: fd }, opts).then(() => undefined);
+  }
+
+  /** Wait until `fd` is ready for `events` (POLLIN, POLLOUT...); resolves with the ready mask. */
+  poll(fd: number, events: number, opts?: IoOptions): Promise<number> {
+    return this.#result({ aio_lio_opcode: IOCB_CMD.POLL, aio_fildes: fd, aio_buf: events }, opts);
+  }
+
+  /**
+   * Submit any iocb; resolves with its event whatever its result (no
+   * rejection for a negative res). Rejects if io_submit refuses it.
+   */
+  submit(iocb: Iocb, opts?: IoOptions): Promise<IoEvent> {
+    return this.#enqueue(iocb, opts);
+  }
+
+  /**
+   * Every event this context reaps from now on, as it is reaped (the promise
+   * of its request settles too). Ends when the context is closed.
+   */
+  events(): AsyncIterableIterator<IoEvent> {
+    const buffered: Array<IoEvent | null> = [];
+    let wake: (() => void) | undefined;
+    const listener = (ev: IoEvent | null) => {
+      buffered.push(ev);
+      wake?.();
+    };
+    this.#listeners.add(listener);
+    const done = (): IteratorResult<IoEvent> => {
+      this.#listeners.delete(listener);
+      return { value: undefined, done: true };
+    };
+    if (this.#closing) listener(null);
+    const it: AsyncIterableIterator<IoEvent> = {
+      next: async () => {
+        while (buffered.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        const ev = buffered.shift()!;
+        return ev === null ? done() : { value: ev, done: false };
+      },
+      return: async () => done(),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** Requests submitted or queued and not yet settled. */
+  get pending(): number {
+    return this.#queued.length + this.#inflight.size;
+  }
+
+  /**
+   * Cancel every request that has not completed, wait for all of them to
+   * settle (cancelled ones reject with ECANCELED, or AbortError if their
+   * signal fired), then destroy the kernel context. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      for (const op of this.#queued.splice(0)) this.#settle(op, undefined, systemError(E.ECANCELED, op.syscall));
+      for (const iocb of this.#inflight.keys()) this.#k.io_cancel(this.id, iocb);
+      while (this.#inflight.size > 0) await this.#reapOnce();
+      for (const l of this.#listeners) l(null);
+      await this.#k.io_destroy_async(this.id);
+    })();
+    return this.#closing;
+  }
+
+  async #result(iocb: Iocb, opts?: IoOptions): Promise<number> {
+    const ev = await this.#enqueue(iocb, opts);
+    if (ev.res >= 0) return ev.res;
+    if (ev.res === -E.ECANCELED && opts?.signal?.aborted) throw abortError(opts.signal.reason);
+    throw systemError(-ev.res, SYSCALL[iocb.aio_lio_opcode] ?? 'io_submit');
+  }
+
+  #enqueue(iocb: Iocb, opts?: IoOptions): Promise<IoEvent> {
+    const signal = opts?.signal;
+    if (this.#closing) return Promise.reject(systemError(E.EINVAL, 'io_submit'));
+    if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+    iocb.aio_data ??= ++this.#seq;
+    return new Promise<IoEvent>((resolve, reject) => {
+      const op: Op = { iocb, syscall: SYSCALL[iocb.aio_lio_opcode] ?? 'io_submit', resolve, reject, signal, submitted: false };
+      if (signal) {
+        op.onAbort = () => {
+          if (op.submitted) {
+            this.#k.io_cancel(this.id, op.iocb); // the outcome comes with its event
+          } else {
+            const i = this.#queued.indexOf(op);
+            if (i >= 0) this.#queued.splice(i, 1);
+            this.#settle(op, undefined, abortError(signal.reason));
+          }
+        };
+        signal.addEventListener('abort', op.onAbort, { once: true });
+      }
+      this.#queued.push(op);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  #settle(op: Op, ev: IoEvent | undefined, err?: unknown): void {
+    if (op.signal && op.onAbort) op.signal.removeEventListener('abort', op.onAbort);
+    if (ev) op.resolve(ev);
+    else op.reject(err);
+  }
+
+  /** Submit what is queued, in one io_submit; leave what does not fit (-EAGAIN) for the reaper to retry. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const take = (op: Op) => {
+      op.submitted = true;
+      this.#inflight.set(op.iocb, op);
+    };
+    while (this.#queued.length > 0) {
+      const batch = this.#queued.slice(0, 256);
+      let n = this.#k.io_submit(this.id, batch.map((op) => op.iocb));
+      if (n > 0) {
+        batch.slice(0, n).forEach(take);
+        this.#queued.splice(0, n);
+        if (n === batch.length) continue;
+        n = this.#k.io_submit(this.id, [this.#queued[0].iocb]); // learn why the next one stopped
+        if (n === 1) {
+          take(this.#queued.shift()!);
+          continue;
+        }
+      }
+      if (n === -E.EAGAIN) break; // ring full: slots come back as the reaper consumes events
+      const bad = this.#queued.shift()!;
+      this.#settle(bad, undefined, systemError(-n, 'io_submit'));
+    }
+    if (this.#inflight.size > 0 && !this.#reaping) void this.#reapLoop();
+  }
+
+  async #reapLoop(): Promise<void> {
+    this.#reaping = true;
+    try {
+      while (this.#inflight.size > 0 && !this.#closing) await this.#reapOnce();
+    } finally {
+      this.#reaping = false;
+    }
+  }
+
+  async #reapOnce(): Promise<void> {
+    const evs = await this.#k.io_getevents_async(this.id, 1, 256, this.#closing ? 1000 : null);
+    if (typeof evs === 'number') {
+      // The context is gone under us: nothing can complete any more.
+      for (const op of this.#inflight.values()) this.#settle(op, undefined, systemError(-evs, 'io_getevents'));
+      this.#inflight.clear();
+      return;
+    }
+    for (const ev of evs) {
+      const op = this.#inflight.get(ev.obj);
+      if (op) {
+        this.#inflight.delete(ev.obj);
+        this.#settle(op, ev);
+      }
+      for (const l of this.#listeners) l(ev);
+    }
+    if (this.#queued.length > 0 && !this.#flushScheduled) this.#flush();
+  }
+}

@@ -51,7 +51,6 @@ export const KAIO_VERSION: u32 = 1;
 export const PAGE_SHIFT: u32 = 12;
 export const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
 export const WASM_PAGE: u32 = 65536;
-export const CACHELINE: u32 = 64;
 
 // ---------------------------------------------------------------------------
 // Fixed table sizes (compile time; they bound every index that comes from JS).
@@ -184,8 +183,7 @@ export const CTX_DYING: u32 = 3; // io_destroy in progress
 export const PC_REQS: u32 = 0; // W: owner (cmpxchg) and thieves (xchg). A: as said
 export const PC_TOP: u32 = 4; //  W: owner only. A: atomic store; thieves read it as a hint
 export const PC_SLOTS: u32 = 8; // W: owner stores into empty slots; owner and thieves xchg tags out
-export const TAG_EMPTY: u32 = 0xffffffff;
-export const TAG_NIL: u32 = 0; // tag stack head/next hold id + 1; 0 is the empty stack
+export const TAG_EMPTY: u32 = 0xffffffff; // tag stack head/next hold id + 1, so 0 ends a stack
 
 // ---------------------------------------------------------------------------
 // aio_ring: the kernel's ABI (include/linux/aio_abi.h + fs/aio.c), in shared memory.
@@ -215,7 +213,7 @@ export const EV_RES2: u32 = 24; // i64
 //
 //   0 ki_cancel u64 {gen:32 | state:32}   8 ctx  12 id  16 data u64  24 pos u64
 //  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
-//  64 res i64  72 res2 i64  80 bounce 84 bounce_size 88 list prev 92 list next
+//  64..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
 // 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
 // 192 inline bio (64 B)
@@ -241,8 +239,6 @@ export const KI_BIOS_LEFT: u32 = 48; // W: bio_endio. A: atomic sub; the thread 
 export const KI_NBIO: u32 = 52;
 export const KI_BIOVEC: u32 = 56; //  address of the bio array (the inline bio, or kmalloc'd)
 export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel kick), or NO_DEV
-export const KI_RES: u32 = 64; //     result, for drivers that complete through aio_complete_res
-export const KI_RES2: u32 = 72;
 export const KI_BOUNCE: u32 = 80; //  bounce block (plain Uint8Array), handed to the ring slot at completion
 export const KI_BOUNCE_SIZE: u32 = 84;
 export const KI_LIST_PREV: u32 = 88; // list baseline, under ctx_lock
@@ -252,7 +248,7 @@ export const KI_WQ_PREV: u32 = 100;
 export const KI_WQ_WHICH: u32 = 104; // which wait queue holds it (WQ_*), under the driver's lock
 export const KI_PRIVATE: u32 = 108; // driver private (pipe index)
 export const KI_DONE: u32 = 112; //   bytes transferred so far (pipe writers), under the pipe lock
-export const KI_CPU: u32 = 116; //    submitting cpu
+export const KI_CPU: u32 = 116; //    submitting cpu (informative)
 export const KI_SEGS: u32 = 120; //   segment table address (inline at KI_SEG_INLINE or kmalloc'd)
 export const KI_NSEG: u32 = 124;
 export const KI_SEG_INLINE: u32 = 128;
@@ -261,8 +257,7 @@ export const KI_BIO_INLINE: u32 = 192;
 export const NO_DEV: u32 = 0xffffffff;
 
 // ki_cancel states (low half). See the state table at the top of assembly/kiocb.ts.
-export const KIOCB_CANCELLABLE: u32 = 0; // live, no callback
-export const KIOCB_CB_MAX: u32 = 0xfffffff0; // 1..CB_MAX: live, callback id registered
+export const KIOCB_CANCELLABLE: u32 = 0; // live, no callback (1..0xfffffffc: live, that callback id)
 export const KIOCB_FREE: u32 = 0xfffffffd; // not live: never submitted, or completed and freed
 export const KIOCB_CANCELLING: u32 = 0xfffffffe; // a callback is running
 export const KIOCB_CANCELLED: u32 = 0xffffffff; // cancel requested (callback done), or completion decided
@@ -282,7 +277,6 @@ export const SEG_KIND: u32 = 0;
 export const SEG_REF: u32 = 4;
 export const SEG_OFF: u32 = 8;
 export const SEG_LEN: u32 = 12;
-export const BUF_NONE: u32 = 0;
 export const BUF_MEM: u32 = 1; // bytes in this memory: a k.buffer() view, or a bounce block
 export const BUF_SAB: u32 = 2; // a SharedArrayBuffer registered with the device thread by id
 
@@ -393,7 +387,6 @@ export const P_PQ: u32 = 48; //     waiting pollers
 export const P_CQ: u32 = 56; //     cancelled waiters, to be completed by the kworker
 export const P_QUEUED: u32 = 64; // 1 while on the kworker's work stack. A: cmpxchg / atomic store
 export const P_KW_NEXT: u32 = 68; // work stack link (pipe index + 1)
-export const P_POLL_SEQ: u32 = 72; // bumped on every state change (sync readiness waits). A: atomic add
 export const PIPE_CAP_DEFAULT: u32 = 65536;
 export const PS_FREE: u32 = 0;
 export const PS_LIVE: u32 = 1;
@@ -464,11 +457,9 @@ export const IOCB_CMD_PWRITEV: u32 = 8;
 
 // poll bits (include/uapi/asm-generic/poll.h)
 export const POLLIN: u32 = 0x001;
-export const POLLPRI: u32 = 0x002;
 export const POLLOUT: u32 = 0x004;
 export const POLLERR: u32 = 0x008;
 export const POLLHUP: u32 = 0x010;
-export const POLLNVAL: u32 = 0x020;
 export const POLLRDNORM: u32 = 0x040;
 export const POLLWRNORM: u32 = 0x100;
 

@@ -27,12 +27,12 @@ import {
   IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
   KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE,
 } from './layout';
-import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE, EBADF } from './errno';
+import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
 import { spin_lock, spin_unlock } from './barrier';
 import { kmalloc, kfree } from './heap';
 import { aio_complete, kiocb_set_cancel_fn } from './kiocb';
 import { req_copy, req_has_sab } from './uio';
-import { file_open_pair, fget, fput, file_type, file_obj } from './file';
+import { file_open_pair } from './file';
 
 @inline export function pipe_addr(idx: u32): usize {
   return PIPE_OFF + <usize>idx * PIPE_SIZE;
@@ -141,27 +141,38 @@ export function pipe_release_end(idx: u32, write_end: bool): void {
 
 // --- data movement (caller holds the pipe lock) --------------------------------
 
-/** Copy n bytes out of the pipe into the request at offset `at`. */
-function pipe_to_req(p: usize, req: usize, n: u32, at: u32): void {
+/**
+ * Copy n bytes between the byte ring at position `pos` (wrapping at cap) and
+ * either a request's buffer at offset `at` (req != 0) or kernel memory at `mem`.
+ * from_pipe: ring -> other side; else other side -> ring.
+ */
+function ring_copy(p: usize, pos: u32, n: u32, req: usize, mem: usize, at: u32, from_pipe: bool): void {
   const buf = <usize>load<u32>(p, P_BUF);
   const cap = load<u32>(p, P_CAP);
-  const rpos = load<u32>(p, P_RPOS);
-  const off = rpos & (cap - 1);
+  const off = pos & (cap - 1);
   const first = cap - off < n ? cap - off : n;
-  req_copy(req, buf + off, first, at, true);
-  if (first < n) req_copy(req, buf, n - first, at + first, true);
+  for (let part = 0; part < 2; part++) {
+    const k = part == 0 ? buf + off : buf;
+    const len = part == 0 ? first : n - first;
+    const skip = part == 0 ? 0 : first;
+    if (len == 0) continue;
+    if (req != 0) req_copy(req, k, len, at + skip, from_pipe);
+    else if (from_pipe) memory.copy(mem + skip, k, len);
+    else memory.copy(k, mem + skip, len);
+  }
+}
+
+/** Move n bytes out of the pipe into the request at offset `at`. */
+function pipe_to_req(p: usize, req: usize, n: u32, at: u32): void {
+  const rpos = load<u32>(p, P_RPOS);
+  ring_copy(p, rpos, n, req, 0, at, true);
   store<u32>(p, rpos + n, P_RPOS);
 }
 
-/** Copy n bytes from the request at offset `at` into the pipe. */
+/** Move n bytes from the request at offset `at` into the pipe. */
 function req_to_pipe(p: usize, req: usize, n: u32, at: u32): void {
-  const buf = <usize>load<u32>(p, P_BUF);
-  const cap = load<u32>(p, P_CAP);
   const wpos = load<u32>(p, P_WPOS);
-  const off = wpos & (cap - 1);
-  const first = cap - off < n ? cap - off : n;
-  req_copy(req, buf + off, first, at, false);
-  if (first < n) req_copy(req, buf, n - first, at + first, false);
+  ring_copy(p, wpos, n, req, 0, at, false);
   store<u32>(p, wpos + n, P_WPOS);
 }
 
@@ -424,13 +435,8 @@ export function pipe_write_sync(idx: u32, src: usize, n: u32): i32 {
   }
   const r = room(p);
   const m = r < n ? r : n;
-  const buf = <usize>load<u32>(p, P_BUF);
-  const cap = load<u32>(p, P_CAP);
   const wpos = load<u32>(p, P_WPOS);
-  const off = wpos & (cap - 1);
-  const first = cap - off < m ? cap - off : m;
-  memory.copy(buf + off, src, first);
-  if (first < m) memory.copy(buf, src + first, m - first);
+  ring_copy(p, wpos, m, 0, src, 0, false);
   store<u32>(p, wpos + m, P_WPOS);
   const kick = m > 0 && (wq_head(p, P_RQ) != 0 || wq_head(p, P_PQ) != 0);
   spin_unlock(p + P_LOCK);
@@ -444,13 +450,8 @@ export function pipe_read_sync(idx: u32, dst: usize, n: u32): i32 {
   spin_lock(p + P_LOCK);
   const a = avail(p);
   const m = a < n ? a : n;
-  const buf = <usize>load<u32>(p, P_BUF);
-  const cap = load<u32>(p, P_CAP);
   const rpos = load<u32>(p, P_RPOS);
-  const off = rpos & (cap - 1);
-  const first = cap - off < m ? cap - off : m;
-  memory.copy(dst, buf + off, first);
-  if (first < m) memory.copy(dst + first, buf, m - first);
+  ring_copy(p, rpos, m, 0, dst, 0, true);
   store<u32>(p, rpos + m, P_RPOS);
   const writers = load<u32>(p, P_WRITERS);
   const kick = m > 0 && (wq_head(p, P_WQ) != 0 || wq_head(p, P_PQ) != 0);
@@ -458,15 +459,4 @@ export function pipe_read_sync(idx: u32, dst: usize, n: u32): i32 {
   if (kick) pipe_queue_work(idx);
   if (m > 0 || n == 0) return <i32>m;
   return writers == 0 ? 0 : -EAGAIN;
-}
-
-/** Resolve an fd to a pipe index for sync I/O on the wanted end. -EBADF otherwise. */
-export function pipe_of_fd(fd: i32, write_end: bool): i32 {
-  const fh = fget(fd);
-  if (fh == 0) return -EBADF;
-  const t = file_type(fh);
-  const idx = file_obj(fh);
-  fput(fh);
-  if (t != (write_end ? FT_PIPE_W : FT_PIPE_R)) return -EBADF;
-  return <i32>idx;
 }

@@ -23,10 +23,10 @@ import {
   IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL, IOCB_CMD_NOOP,
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
-  KW_MAX, MAX_DEVS,
+  KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK,
 } from './layout';
-import { EINVAL, EAGAIN, EBADF, EBUSY, ENOMEM, ENOSPC, ESPIPE } from './errno';
-import { hi32 } from './barrier';
+import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE } from './errno';
+import { hi32, mutex_lock_contended } from './barrier';
 import { kmalloc, kfree } from './heap';
 import { ctx_get, ctx_put } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
@@ -41,6 +41,11 @@ import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync,
 
 @inline export function scratch(cpu: u32): usize {
   return SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT);
+}
+
+/** A cpu id from the host indexes per-cpu arrays sized by the boot's ncpus. */
+@inline function cpu_ok(cpu: u32): bool {
+  return cpu < load<u32>(H_NCPUS);
 }
 
 /** Boot: write the header. Called once, by the booting thread, before any other. */
@@ -69,11 +74,13 @@ export function layout_sig(): u32 {
 /** Copy the record's segments into the kiocb. false when out of memory. */
 function take_segments(req: usize, rec: usize, segbase: usize): bool {
   const nseg = load<u32>(rec, SUB_NSEG);
+  const first = load<u32>(rec, SUB_SEG_FIRST);
+  if (nseg > SUB_MAX_SEGS || first > SUB_MAX_SEGS - nseg) return false; // checked in submit_one
   let segs: usize = 0;
   if (nseg > 0) {
     segs = nseg <= KI_INLINE_SEGS ? req + KI_SEG_INLINE : kmalloc(nseg * SEG_SIZE);
     if (segs == 0) return false;
-    memory.copy(segs, segbase + <usize>load<u32>(rec, SUB_SEG_FIRST) * SEG_SIZE, nseg * SEG_SIZE);
+    memory.copy(segs, segbase + <usize>first * SEG_SIZE, nseg * SEG_SIZE);
   }
   store<u32>(req, <u32>segs, KI_SEGS);
   store<u32>(req, nseg, KI_NSEG);
@@ -167,6 +174,8 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
 
 /** One iocb. 0, or -errno (nothing of it remains then). */
 function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
+  const nseg = load<u32>(rec, SUB_NSEG);
+  if (nseg > SUB_MAX_SEGS || load<u32>(rec, SUB_SEG_FIRST) > SUB_MAX_SEGS - nseg) return -EFAULT;
   if (!get_reqs(ctx, cpu)) return -EAGAIN;
   const fh = fget(load<i32>(rec, SUB_FD));
   if (fh == 0) {
@@ -201,12 +210,14 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
     return err;
   }
   const id = tag_alloc(ctx, cpu);
-  const req = id == 0xffffffff ? 0 : kiocb_get(ctx, id);
+  const req = id == TAG_EMPTY ? 0 : kiocb_get(ctx, id);
   if (req == 0 || !take_segments(req, rec, segbase)) {
-    if (id != 0xffffffff) tag_free(ctx, cpu, id);
+    if (id != TAG_EMPTY) tag_free(ctx, cpu, id);
     fput(fh);
     put_reqs(ctx, cpu);
-    return id == 0xffffffff ? -EAGAIN : -ENOMEM;
+    // No id although we hold a ring slot: another cpu holds free ids in transit
+    // (preempted between its cache and the global pool). The host retries.
+    return id == TAG_EMPTY ? -EBUSY : -ENOMEM;
   }
   const gen = hi32(atomic.load<u64>(req + KI_CANCEL));
   const pos = <u64>load<f64>(rec, SUB_OFFSET);
@@ -243,9 +254,11 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
 /**
  * io_submit: submit the n records in the cpu's scratch. Returns how many were
  * submitted; if the first one failed, its -errno. -EINVAL for a bad context.
+ * The record that stopped the batch gets its error in SUB_OUT_ID and 0 in
+ * SUB_OUT_GEN (no live key has generation 0): -EBUSY there means "retry".
  */
 export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
-  if (cpu >= MAX_CPUS) return -EINVAL;
+  if (!cpu_ok(cpu)) return -EINVAL;
   const ctx = ctx_get(slot, gen);
   if (ctx == 0) return -EINVAL;
   if (n > SUB_MAX_BATCH) n = SUB_MAX_BATCH;
@@ -253,8 +266,13 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   let i: u32 = 0;
   let err: i32 = 0;
   for (; i < n; i++) {
-    err = submit_one(cpu, ctx, slot, base + <usize>i * SUB_REC_SIZE, base + SCRATCH_SEGS);
-    if (err < 0) break;
+    const rec = base + <usize>i * SUB_REC_SIZE;
+    err = submit_one(cpu, ctx, slot, rec, base + SCRATCH_SEGS);
+    if (err < 0) {
+      store<i32>(rec, err, SUB_OUT_ID);
+      store<u32>(rec, 0, SUB_OUT_GEN);
+      break;
+    }
   }
   ctx_put(ctx);
   return i > 0 ? <i32>i : err;
@@ -288,11 +306,13 @@ export function io_cancel(slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
  * the count (0: none ready), -EINVAL (context gone), or -EBUSY (another reaper
  * holds the ring; the host sleeps on the lock word and retries).
  */
-export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32): i32 {
-  if (cpu >= MAX_CPUS) return -EINVAL;
+export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32, contended: bool): i32 {
+  if (!cpu_ok(cpu)) return -EINVAL;
   const ctx = ctx_get(slot, gen);
   if (ctx == 0) return -EINVAL;
-  if (!reap_trylock(ctx)) {
+  // A reaper that slept on the lock takes it as "locked, maybe with sleepers"
+  // (futex mutex protocol), so the next unlock still wakes the others.
+  if (!(contended ? mutex_lock_contended(ctx + CX_REAP_LOCK) : reap_trylock(ctx))) {
     ctx_put(ctx);
     return -EBUSY;
   }
@@ -323,7 +343,7 @@ function block_sync(fh: u32, buf: usize, n: u32, pos: u64, write: bool): i32 {
  * non-blocking. Returns bytes, or -errno.
  */
 export function sys_rw(cpu: u32, fd: i32, n: u32, pos: f64, write: bool): i32 {
-  if (cpu >= MAX_CPUS) return -EINVAL;
+  if (!cpu_ok(cpu) || n > SCRATCH_SIZE) return -EINVAL;
   const fh = fget(fd);
   if (fh == 0) return -EBADF;
   const type = file_type(fh);
@@ -361,7 +381,7 @@ export function fd_type(fd: i32): i32 {
 
 /** Serve queued pipes into the cpu's scratch (kiocb, result) records; returns the count. */
 export function kworker_collect(cpu: u32): u32 {
-  if (cpu >= MAX_CPUS) return 0;
+  if (!cpu_ok(cpu)) return 0;
   return kworker_run(scratch(cpu), KW_MAX);
 }
 

@@ -35,7 +35,7 @@ import {
   D_Q_TAIL, D_Q_COUNT, D_ST_DISPATCHED, D_ST_COMPLETED, D_ST_CANCELLED_Q, D_ST_CANCELLED_D,
   D_ST_BYTES, DT_NONE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP, BI_DEV, BI_POS, BI_KIND,
   BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BIO_SIZE, KI_BIOS_LEFT, KI_NBIO,
-  KI_BIOVEC, KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY,
+  KI_BIOVEC, KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS,
 } from './layout';
 import { ECANCELED } from './errno';
 import { lo32, spin_lock, spin_unlock } from './barrier';
@@ -86,7 +86,8 @@ export function device_kick(dev: usize): void {
 
 /** Queue a bio in stage 1 and kick its device. */
 export function blk_submit(bio: usize): void {
-  const dev = dev_addr(load<u32>(bio, BI_DEV));
+  const devidx = load<u32>(bio, BI_DEV); // read now: once queued, the bio may complete at any time
+  const dev = dev_addr(devidx);
   spin_lock(dev + D_Q_LOCK);
   const tail = load<u32>(dev, D_Q_TAIL);
   store<u32>(bio, tail, BI_PREV);
@@ -95,8 +96,12 @@ export function blk_submit(bio: usize): void {
   else store<u32>(dev, <u32>bio, D_Q_HEAD);
   store<u32>(dev, <u32>bio, D_Q_TAIL);
   store<u32>(dev, load<u32>(dev, D_Q_COUNT) + 1, D_Q_COUNT);
+  // A cancel that came before KI_DEV was set could not kick this device; one
+  // that comes later kicks it and its scan (under q_lock) finds the bio.
+  const marked = effective() && bio_marked(bio);
   spin_unlock(dev + D_Q_LOCK);
-  device_kick(dev);
+  if (marked) blk_cancel_kick(devidx);
+  else device_kick(dev);
 }
 
 /** Unlink a bio from stage 1. Caller holds q_lock. */
@@ -130,7 +135,7 @@ function cancel_chain(cpu: u32, dev: usize, first: usize): u32 {
  * Returns the bio (counted as dispatched), or 0 if the queue is empty.
  */
 export function blk_fetch(cpu: u32, devidx: u32): usize {
-  if (devidx >= MAX_DEVS) return 0;
+  if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS)) return 0;
   const dev = dev_addr(devidx);
   const eff = effective();
   let dropped: usize = 0;
@@ -158,7 +163,7 @@ export function blk_fetch(cpu: u32, devidx: u32): usize {
  * device"). Returns how many were dropped.
  */
 export function blk_scan(cpu: u32, devidx: u32): u32 {
-  if (devidx >= MAX_DEVS || !effective()) return 0;
+  if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS) || !effective()) return 0;
   const dev = dev_addr(devidx);
   let dropped: usize = 0;
   let dropped_tail: usize = 0;

@@ -183,7 +183,8 @@ export function io_setup(nr: u32): i32 {
   store<u32>(ctx, 0, CX_LIST_HEAD);
   store<u32>(ctx, 0, CX_LIST_TAIL);
   store<u32>(ctx, <u32>first << KIOCBS_PER_PAGE_SHIFT, CX_ID_BASE);
-  store<u32>(ctx, 0, CX_USERS);
+  // CX_USERS and CX_WAITERS are not reset: they are always balanced, and a
+  // stale ctx_get or reaper of the slot's previous life may still be undoing theirs.
   tags_init(ctx, ncpus);
   ring_init(ctx, slot);
   // Release: everything above before the context can be found; pairs with ctx_get's loads.
@@ -214,17 +215,19 @@ export function ctx_kill(slot: u32, gen: u32): i32 {
 
 /** Syscalls still inside a dying context (host waits for 0 on CX_DYING_WAKE). */
 export function ctx_users(slot: u32): u32 {
-  return atomic.load<u32>(ctx_addr(slot) + CX_USERS);
+  return slot < MAX_CTX ? atomic.load<u32>(ctx_addr(slot) + CX_USERS) : 0;
 }
 
 /** Requests submitted and not yet completed. */
 export function ctx_inflight(slot: u32): u32 {
-  return atomic.load<u32>(ctx_addr(slot) + CX_INFLIGHT);
+  return slot < MAX_CTX ? atomic.load<u32>(ctx_addr(slot) + CX_INFLIGHT) : 0;
 }
 
-/** Ask every live request to cancel. Returns how many were live. */
+/** Ask every live request of a dying context to cancel. Returns how many were live. */
 export function ctx_cancel_all(slot: u32): u32 {
+  if (slot >= MAX_CTX) return 0;
   const ctx = ctx_addr(slot);
+  if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) != CTX_DYING) return 0;
   const base = load<u32>(ctx, CX_ID_BASE);
   const nr = load<u32>(ctx, CX_NR);
   let n: u32 = 0;
@@ -255,6 +258,7 @@ export function ctx_cancel_all(slot: u32): u32 {
 
 /** Free a dying context whose requests have all completed. */
 export function ctx_free(slot: u32): void {
+  if (slot >= MAX_CTX) return;
   const ctx = ctx_addr(slot);
   const sg = atomic.load<u64>(ctx + CX_STATE_GEN);
   if (lo32(sg) != CTX_DYING) return;

@@ -24,7 +24,10 @@
  *
  * Reading the table:
  *  - Exactly one of {complete, cancel} decides: after completion's cmpxchg to
- *    CANCELLED no callback can start, and completion waits out a running one.
+ *    CANCELLED, io_cancel starts no callback, and completion waits out one
+ *    that io_cancel started. (A callback that set_cancel_fn runs "at once"
+ *    can race with completion; callbacks therefore re-check the generation
+ *    under their driver's lock.)
  *  - CANCELLED means "cancel asked (callback done), or completion decided". While
  *    any bio of the request is still queued it cannot have completed, so to the
  *    block layer CANCELLED (or CANCELLING) means exactly "please cancel".
@@ -48,6 +51,8 @@
  *     overwrote the new callback with a plain store: a callback registered
  *     while another ran was lost. Here CANCELLING is never overwritten by
  *     set_cancel_fn; the late callback runs at once (the cancel was asked).
+ *     set_cancel_fn also carries the generation, so a driver registering
+ *     late can neither revive a freed kiocb nor hit its next request.
  */
 import {
   KI_CANCEL, KI_CTX, KI_ID, KI_DATA, KI_FILE, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE,
@@ -129,9 +134,15 @@ export function kiocb_get(ctx: usize, local: u32): usize {
   atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLABLE));
 }
 
-/** Run a driver cancel callback. Callbacks wake or dequeue; they never complete. */
-function run_cancel_cb(cb: u32, req: usize): void {
-  if (cb == CB_PIPE) pipe_cancel_cb(req);
+/**
+ * Run a driver cancel callback for the request of generation `gen`. Callbacks
+ * wake or dequeue; they never complete. They get the generation because one
+ * run by set_cancel_fn may arrive after the request completed and its kiocb
+ * was reused: under its own lock, a callback acts only if the generation
+ * still matches.
+ */
+function run_cancel_cb(cb: u32, req: usize, gen: u32): void {
+  if (cb == CB_PIPE) pipe_cancel_cb(req, gen);
 }
 
 /**
@@ -153,7 +164,7 @@ export function kiocb_cancel(req: usize, gen: u32): i32 {
     old = seen;
   }
   if (st != KIOCB_CANCELLABLE) {
-    run_cancel_cb(st, req);
+    run_cancel_cb(st, req, gen);
     // Release: the callback's effects before CANCELLED; pairs with completion's
     // atomic load spinning on CANCELLING.
     atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLED));
@@ -168,19 +179,22 @@ export function kiocb_cancel(req: usize, gen: u32): i32 {
 }
 
 /**
- * Register a driver cancel callback (S9). If the request was already asked to
- * cancel, the callback runs at once and the state is left as it is.
+ * Register a driver cancel callback (S9) for the live request of generation
+ * `gen`. If it was already asked to cancel, the callback runs at once and the
+ * state is left as it is. If the request has completed meanwhile (another
+ * generation), nothing happens: it needs no cancelling.
  */
-export function kiocb_set_cancel_fn(req: usize, cb: u32): void {
+export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
   let old = atomic.load<u64>(req + KI_CANCEL);
   while (true) {
+    if (hi32(old) != gen || lo32(old) == KIOCB_FREE) return;
     const st = lo32(old);
     if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) {
-      run_cancel_cb(cb, req);
+      run_cancel_cb(cb, req, gen);
       return;
     }
     // Pairs with kiocb_cancel's cmpxchg.
-    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(hi32(old), cb));
+    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, cb));
     if (seen == old) return;
     old = seen;
   }

@@ -25,10 +25,10 @@ import {
   WQ_NONE, WQ_READ, WQ_WRITE, WQ_POLL, WQ_CANCELLED, KI_WQ_NEXT, KI_WQ_PREV, KI_WQ_WHICH,
   KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING, CB_PIPE,
   IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
-  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE,
+  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, KI_CANCEL,
 } from './layout';
 import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
-import { spin_lock, spin_unlock } from './barrier';
+import { hi32, spin_lock, spin_unlock } from './barrier';
 import { kmalloc, kfree } from './heap';
 import { aio_complete, kiocb_set_cancel_fn } from './kiocb';
 import { req_copy, req_has_sab } from './uio';
@@ -103,7 +103,9 @@ export function pipe_create(out: usize): i32 {
     atomic.store<u32>(p + P_STATE, PS_FREE);
     return -ENOMEM;
   }
-  store<u32>(p, 0, P_LOCK);
+  // P_LOCK and P_QUEUED stay as they are: the kworker may still hold the lock,
+  // or hold this index on its work list, from the pipe's previous life.
+  spin_lock(p + P_LOCK);
   store<u32>(p, <u32>buf, P_BUF);
   store<u32>(p, PIPE_CAP_DEFAULT, P_CAP);
   store<u32>(p, 0, P_RPOS);
@@ -114,11 +116,13 @@ export function pipe_create(out: usize): i32 {
   store<u64>(p + P_WQ, 0);
   store<u64>(p + P_PQ, 0);
   store<u64>(p + P_CQ, 0);
-  store<u32>(p, 0, P_QUEUED);
+  spin_unlock(p + P_LOCK);
   const r = file_open_pair(idx, out, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE);
   if (r < 0) {
-    kfree(buf, PIPE_CAP_DEFAULT);
+    spin_lock(p + P_LOCK);
     atomic.store<u32>(p + P_STATE, PS_FREE);
+    spin_unlock(p + P_LOCK);
+    kfree(buf, PIPE_CAP_DEFAULT);
   }
   return r;
 }
@@ -130,10 +134,13 @@ export function pipe_release_end(idx: u32, write_end: bool): void {
   if (write_end) store<u32>(p, load<u32>(p, P_WRITERS) - 1, P_WRITERS);
   else store<u32>(p, load<u32>(p, P_READERS) - 1, P_READERS);
   const gone = load<u32>(p, P_READERS) == 0 && load<u32>(p, P_WRITERS) == 0;
+  const buf = <usize>load<u32>(p, P_BUF);
+  const cap = load<u32>(p, P_CAP);
+  // Under the lock: the kworker re-checks the state after taking it.
+  if (gone) atomic.store<u32>(p + P_STATE, PS_FREE);
   spin_unlock(p + P_LOCK);
   if (gone) {
-    kfree(<usize>load<u32>(p, P_BUF), load<u32>(p, P_CAP));
-    atomic.store<u32>(p + P_STATE, PS_FREE);
+    kfree(buf, cap); // no waiter is left (each held a file reference) and the kworker will skip a FREE pipe
   } else {
     pipe_queue_work(idx); // waiters may now see EOF or EPIPE
   }
@@ -205,6 +212,7 @@ function pipe_mask(p: usize, write_end: bool): u32 {
 
 export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
   const p = pipe_addr(idx);
+  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
   const sab = req_has_sab(req);
   spin_lock(p + P_LOCK);
   if (wq_head(p, P_RQ) == 0) {
@@ -234,11 +242,12 @@ export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, no
   const kick = avail(p) > 0 || load<u32>(p, P_WRITERS) == 0; // data for a reader the submitter could not fill
   spin_unlock(p + P_LOCK);
   if (kick) pipe_queue_work(idx);
-  kiocb_set_cancel_fn(req, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, CB_PIPE);
 }
 
 export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
   const p = pipe_addr(idx);
+  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
   spin_lock(p + P_LOCK);
   if (load<u32>(p, P_READERS) == 0) {
     spin_unlock(p + P_LOCK);
@@ -264,12 +273,13 @@ export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, n
   const kick = done > 0 && (wq_head(p, P_RQ) != 0 || wq_head(p, P_PQ) != 0);
   spin_unlock(p + P_LOCK);
   if (kick) pipe_queue_work(idx);
-  kiocb_set_cancel_fn(req, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, CB_PIPE);
 }
 
 /** IOCB_CMD_POLL on a pipe end: completes with the ready mask (S9 waiter when not ready). */
 export function pipe_poll_submit(cpu: u32, req: usize, idx: u32, write_end: bool, events: u32): void {
   const p = pipe_addr(idx);
+  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
   const want = events | POLLERR | POLLHUP;
   spin_lock(p + P_LOCK);
   const mask = pipe_mask(p, write_end) & want;
@@ -283,20 +293,24 @@ export function pipe_poll_submit(cpu: u32, req: usize, idx: u32, write_end: bool
   store<u32>(req, write_end ? 1 : 0, KI_DONE);
   wq_add(p, P_PQ, req, WQ_POLL);
   spin_unlock(p + P_LOCK);
-  kiocb_set_cancel_fn(req, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, CB_PIPE);
 }
 
 /**
  * CB_PIPE, run by kiocb_cancel (state CANCELLING) or by set_cancel_fn when the
- * cancel came first. Dequeues the waiter if it is still waiting; if the
- * kworker already took it, the request completes with what it got.
+ * cancel came first, for the request of generation `gen`. Dequeues the waiter
+ * if it is still waiting; if the kworker already took it, the request
+ * completes with what it got. A callback run at once by set_cancel_fn can be
+ * late: by then the kiocb may have completed and been reused by another
+ * request, so its generation is checked under the pipe lock (every queue
+ * change happens under that lock) before anything is touched.
  */
-export function pipe_cancel_cb(req: usize): void {
+export function pipe_cancel_cb(req: usize, gen: u32): void {
   const idx = load<u32>(req, KI_PRIVATE);
   if (idx >= MAX_PIPES) return;
   const p = pipe_addr(idx);
   spin_lock(p + P_LOCK);
-  const which = load<u32>(req, KI_WQ_WHICH);
+  const which = hi32(atomic.load<u64>(req + KI_CANCEL)) == gen ? load<u32>(req, KI_WQ_WHICH) : WQ_NONE;
   const queued = which == WQ_READ || which == WQ_WRITE || which == WQ_POLL;
   if (queued) {
     wq_del(p, queue_of(which), req);
@@ -318,8 +332,13 @@ export function pipe_cancel_cb(req: usize): void {
  */
 function pipe_service(idx: u32, out: usize, n: u32, max: u32): u32 {
   const p = pipe_addr(idx);
-  if (atomic.load<u32>(p + P_STATE) != PS_LIVE) return n;
   spin_lock(p + P_LOCK);
+  // A pipe released (and maybe recreated) since it was queued: a FREE one has
+  // nothing to serve; a new one is served as it is, which is harmless.
+  if (atomic.load<u32>(p + P_STATE) != PS_LIVE) {
+    spin_unlock(p + P_LOCK);
+    return n;
+  }
   let full = false;
   // 1. cancelled waiters
   let r = wq_head(p, P_CQ);

@@ -76,7 +76,6 @@ export function ring_init(ctx: usize, ring_id: u32): void {
   store<u64>(ctx + CX_RETURNED, 0);
   store<u32>(ctx + CX_COMMIT_LOCK, 0);
   store<u32>(ctx + CX_REAP_LOCK, 0);
-  store<u32>(ctx + CX_WAITERS, 0);
   store<u32>(ctx + CX_COMPLETED, 0);
 }
 
@@ -86,9 +85,11 @@ export function ring_init(ctx: usize, ring_id: u32): void {
 /**
  * Credit back the slots of events that have been consumed (fs/aio.c's
  * refill_reqs_available). head is written by user space too, so it is clamped.
- * commit is read before head and published before tail, so every event a
- * reaper could have consumed is counted in our commit snapshot; the count is
- * exact, and never more than what was consumed.
+ * commit is published before tail and read here before head, so an event a
+ * reaper consumed before our head read is counted in our commit snapshot:
+ * while head <= that snapshot the count is exact. If head ran past the
+ * snapshot meanwhile, the modular count comes out ring_nr low, so we credit
+ * less (the next refill catches up), never more than was consumed.
  */
 export function refill(ctx: usize): void {
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
@@ -183,9 +184,9 @@ export function ring_advance(ctx: usize): void {
     // Pairs with ring_publish's store of the ready mark (after the event).
     while (atomic.load<u32>(ready_of(ctx, <u32>(c % nr))) == <u32>(c + 1)) c++;
     if (c != c0) {
-      // commit before tail: pairs with refill's load of commit after a reaper has
-      // moved head. Any event a reaper can see (below tail) is then already
-      // counted in commit, so head <= tail <= commit and refill is exact.
+      // commit before tail: pairs with refill's load of commit (before head).
+      // Any event a reaper can see (below tail) is then already counted in
+      // commit, so a refill never misses a consumed event it should credit.
       atomic.store<u64>(ctx + CX_COMMIT, c);
       // Release the events: pairs with reapers' atomic load of tail.
       atomic.store<u32>(ring + RING_TAIL, <u32>(c % nr));
@@ -212,11 +213,11 @@ export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i6
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
   const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
   const slot = <u32>(p % nr);
-  const bp = bounce_of(ctx, slot);
-  const stale = load<u32>(bp);
-  if (stale != 0) kfree(stale, load<u32>(bp, 4));
-  store<u32>(bp, bounce);
-  store<u32>(bp, bounce_size, 4);
+  // Ownership of a slot's bounce block moves by xchg of the {addr, size} word:
+  // pairs with ring_reap's xchg, so a block is freed by exactly one thread even
+  // if user space moves head while io_getevents runs.
+  const stale = atomic.xchg<u64>(bounce_of(ctx, slot), (<u64>bounce_size << 32) | <u64>bounce);
+  if (<u32>stale != 0) kfree(<u32>stale, <u32>(stale >> 32));
   const ev = event_at(ring_of(ctx), slot);
   store<u64>(ev, data, EV_DATA);
   store<u64>(ev, obj, EV_OBJ);
@@ -251,10 +252,9 @@ export function ring_reap(ctx: usize, out: usize, max: u32): u32 {
   while (head != tail && n < max) {
     const rec = out + <usize>n * REAP_REC_SIZE;
     memory.copy(rec, event_at(ring, head), IO_EVENT_SIZE);
-    const bp = bounce_of(ctx, head);
-    store<u32>(rec, load<u32>(bp), REAP_BOUNCE);
-    store<u32>(rec, load<u32>(bp, 4), REAP_BOUNCE_SIZE);
-    store<u64>(bp, 0);
+    const b = atomic.xchg<u64>(bounce_of(ctx, head), 0); // pairs with ring_publish's xchg
+    store<u32>(rec, <u32>b, REAP_BOUNCE);
+    store<u32>(rec, <u32>(b >> 32), REAP_BOUNCE_SIZE);
     head = head + 1 == nr ? 0 : head + 1;
     n++;
   }
@@ -280,9 +280,7 @@ export function ring_pending(ctx: usize): u32 {
 export function ring_free_bounces(ctx: usize): void {
   const nr = load<u32>(ctx, CX_RING_NR);
   for (let s: u32 = 0; s < nr; s++) {
-    const bp = bounce_of(ctx, s);
-    const b = load<u32>(bp);
-    if (b != 0) kfree(b, load<u32>(bp, 4));
-    store<u64>(bp, 0);
+    const b = atomic.xchg<u64>(bounce_of(ctx, s), 0);
+    if (<u32>b != 0) kfree(<u32>b, <u32>(b >> 32));
   }
 }

@@ -28,7 +28,7 @@ export function ctx_stat(slot: u32, gen: u32, cpu: u32, out: usize): i32 {
   store<u32>(out, load<u32>(ctx, CX_CACHE_SIZE), 28);
   store<u32>(out, load<u32>(ctx, CX_ID_BASE), 32);
   store<u32>(out, load<u32>(ctx, CX_COMPLETED), 36);
-  store<u32>(out, cpu < MAX_CPUS ? tags_cached(ctx, cpu) : 0, 40);
+  store<u32>(out, cpu < load<u32>(H_NCPUS) ? tags_cached(ctx, cpu) : 0, 40);
   ctx_put(ctx);
   return 0;
 }

@@ -12,11 +12,13 @@
  *     the cache of a cpu that went idle or away.
  *
  * percpu_ida serialises a cache against thieves with a per-cpu spinlock and
- * disabled interrupts. A user-space thread cannot disable preemption, and a
- * worker may be terminated at any instruction, so here every slot move is a
- * single xchg: a cache can be raided while its owner sleeps or is gone, and no
- * lock can be left held. The cost is scanning a victim's slots when stealing,
- * which only happens when the global stack is empty.
+ * disabled interrupts. A user-space thread cannot disable preemption, so here
+ * every slot move is a single xchg: a cache can be raided while its owner is
+ * preempted, asleep or gone, and no lock is ever held. The cost is scanning a
+ * victim's slots when stealing, which only happens when the global stack is
+ * empty. A cpu preempted in the middle of a batch move holds those ids in
+ * transit until it runs again; tag_alloc reports that as "busy" and the host
+ * retries. (A thread terminated at that instant would lose them.)
  *
  * Trade-off stated as in the kernel: per-cpu caches (spread over cache lines
  * for large contexts) trade memory for scalability; a context of nr ids can

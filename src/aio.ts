@@ -152,44 +152,44 @@ export class Syscalls {
     const [slot, gen] = sg;
     const r = this.core.x.ctx_kill(slot, gen);
     if (r < 0) return r;
-    this.finishDestroy(slot, false);
+    this.finishDestroy(slot);
     this.locals.delete(ctx);
     return 0;
   }
 
   /** io_destroy without blocking the calling thread. */
   async io_destroy_async(ctx: number): Promise<number> {
+    return this.destroyAsync(ctx, null);
+  }
+
+  /**
+   * @internal io_destroy_async that gives up waiting after `timeoutMs` (the
+   * context is then left dying, its memory not freed): for shutdown, which
+   * must end even if a device thread is wedged. -ETIMEDOUT then.
+   */
+  async destroyAsync(ctx: number, timeoutMs: number | null): Promise<number> {
     const sg = splitCtx(ctx);
     if (!sg) return -E.EINVAL;
     const [slot, gen] = sg;
     const r = this.core.x.ctx_kill(slot, gen);
     if (r < 0) return r;
-    await this.finishDestroy(slot, true);
     this.locals.delete(ctx);
+    const c = this.core;
+    const wake = (L.CTX_OFF + slot * L.CTX_SIZE + L.CX_DYING_WAKE) >> 2;
+    if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_users(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
+    c.x.ctx_cancel_all(slot);
+    if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
+    c.x.ctx_free(slot);
     return 0;
   }
 
-  private finishDestroy(slot: number, async: false): void;
-  private finishDestroy(slot: number, async: true): Promise<void>;
-  private finishDestroy(slot: number, async: boolean): void | Promise<void> {
+  private finishDestroy(slot: number): void {
     const c = this.core;
-    const a = L.CTX_OFF + slot * L.CTX_SIZE;
-    const wake = (a + L.CX_DYING_WAKE) >> 2;
-    const noUsers = () => c.x.ctx_users(slot) === 0;
-    const noneInFlight = () => c.x.ctx_inflight(slot) === 0;
-    if (!async) {
-      waitUntil(c.i32, wake, noUsers, null);
-      c.x.ctx_cancel_all(slot);
-      waitUntil(c.i32, wake, noneInFlight, null);
-      c.x.ctx_free(slot);
-      return;
-    }
-    return (async () => {
-      await waitUntilAsync(c.i32, wake, noUsers, null);
-      c.x.ctx_cancel_all(slot);
-      await waitUntilAsync(c.i32, wake, noneInFlight, null);
-      c.x.ctx_free(slot);
-    })();
+    const wake = (L.CTX_OFF + slot * L.CTX_SIZE + L.CX_DYING_WAKE) >> 2;
+    waitUntil(c.i32, wake, () => c.x.ctx_users(slot) === 0, null);
+    c.x.ctx_cancel_all(slot);
+    waitUntil(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, null);
+    c.x.ctx_free(slot);
   }
 
   // --- io_submit ------------------------------------------------------------------
@@ -209,6 +209,7 @@ export class Syscalls {
     if (iocbs === null || typeof iocbs !== 'object') return -E.EFAULT;
     const core = this.core;
     let done = 0;
+    let busyRetries = 0;
     while (done < n) {
       let k = 0;
       let segs = 0;
@@ -233,6 +234,8 @@ export class Syscalls {
       let r = 0;
       if (k > 0) r = core.x.io_submit(core.cpu, c.slot, c.gen, k);
       const ok = r > 0 ? r : 0;
+      const stop = core.scratch + ok * L.SUB_REC_SIZE;
+      const busy = ok < k && core.u32[(stop + L.SUB_OUT_GEN) >> 2] === 0 && core.i32[(stop + L.SUB_OUT_ID) >> 2] === -E.EBUSY;
       for (let j = 0; j < k; j++) {
         const rec = core.scratch + j * L.SUB_REC_SIZE;
         if (j < ok) {
@@ -249,6 +252,14 @@ export class Syscalls {
           this.freeBounce(rec);
         }
       }
+      if (busy && busyRetries++ < 2000) {
+        // Free ids exist but another cpu holds them in transit: let it run, retry
+        // (for up to ~100 ms; after that, report the slot shortage as -EAGAIN).
+        done += ok;
+        Atomics.wait(core.i32, L.H_KW_DOORBELL >> 2, Atomics.load(core.i32, L.H_KW_DOORBELL >> 2), 0.05);
+        continue;
+      }
+      if (busy) return done + ok > 0 ? done + ok : -E.EAGAIN;
       if (r < 0) return done > 0 ? done : r;
       done += r;
       if (r < k) return done;
@@ -466,16 +477,19 @@ export class Syscalls {
   private reapInto(c: CtxLocal, out: IoEvent[], at: number, max: number): number {
     const core = this.core;
     let got = 0;
+    let contended = 0;
     while (got < max) {
       const want = Math.min(max - got, L.REAP_MAX);
-      let r = core.x.io_reap(core.cpu, c.slot, c.gen, want);
+      const r = core.x.io_reap(core.cpu, c.slot, c.gen, want, contended);
       if (r === -E.EBUSY) {
-        // Another reaper holds the ring: sleep on the lock word until it lets go.
+        // Another reaper holds the ring: mark the lock contended and sleep on it
+        // until mutex_unlock notifies (futex mutex protocol, 0/1/2).
         const lock = (L.CTX_OFF + c.slot * L.CTX_SIZE + L.CX_REAP_LOCK) >> 2;
-        Atomics.compareExchange(core.i32, lock, 1, 2);
-        Atomics.wait(core.i32, lock, 2, 1);
+        if (Atomics.compareExchange(core.i32, lock, 1, 2) !== 0) Atomics.wait(core.i32, lock, 2, 10);
+        contended = 1;
         continue;
       }
+      contended = 0;
       if (r < 0) return got > 0 ? got : r;
       if (r === 0) break;
       this.decode(c, r, out, at + got);
@@ -523,7 +537,9 @@ export class Syscalls {
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;
     if (u32[(a + L.CX_STATE_GEN) >> 2] !== L.CTX_LIVE || u32[(a + L.CX_STATE_GEN + 4) >> 2] !== c.gen) return true; // dead: stop waiting
     const ring = u32[(a + L.CX_RING) >> 2];
-    return Atomics.load(u32, (ring + L.RING_HEAD) >> 2) !== Atomics.load(u32, (ring + L.RING_TAIL) >> 2);
+    const nr = u32[(a + L.CX_RING_NR) >> 2];
+    // Clamped as the kernel does: user space may have written any head.
+    return Atomics.load(u32, (ring + L.RING_HEAD) >> 2) % nr !== Atomics.load(u32, (ring + L.RING_TAIL) >> 2) % nr;
   }
 
   /**

@@ -267,7 +267,9 @@ export class Kernel extends Syscalls {
   /**
    * Stop the kernel: destroy every live context (cancelling what is in flight
    * and waiting for it), then stop the device threads and the kworker.
-   * Idempotent. The kernel cannot be used afterwards.
+   * Idempotent. The kernel cannot be used afterwards. It always ends: a
+   * context whose requests do not complete within 10 s is abandoned, and a
+   * thread that does not stop within 5 s is terminated.
    */
   shutdown(): Promise<void> {
     this.#down ??= this.#shutdown();
@@ -279,14 +281,21 @@ export class Kernel extends Syscalls {
     for (let slot = 0; slot < L.MAX_CTX; slot++) {
       const a = L.CTX_OFF + slot * L.CTX_SIZE;
       if (core.u32[(a + L.CX_STATE_GEN) >> 2] === L.CTX_LIVE) {
-        await this.io_destroy_async(core.u32[(a + L.CX_STATE_GEN + 4) >> 2] * L.MAX_CTX + slot);
+        const r = await this.destroyAsync(core.u32[(a + L.CX_STATE_GEN + 4) >> 2] * L.MAX_CTX + slot, 10_000);
+        if (r === -E.ETIMEDOUT) process.emitWarning(`kaio: shutdown abandoned a context whose requests did not complete`);
       }
     }
     // The threads are unref'd so a forgotten kernel does not keep a process
     // alive; while we wait for them to stop, they must.
     const exits = this.#workers.map((w) => {
       w.ref();
-      return new Promise<void>((res) => w.once('exit', () => res()));
+      return new Promise<void>((res) => {
+        const t = setTimeout(() => void w.terminate(), 5000);
+        w.once('exit', () => {
+          clearTimeout(t);
+          res();
+        });
+      });
     });
     for (let dev = 0; dev < L.MAX_DEVS; dev++) {
       const d = L.DEV_OFF + dev * L.DEV_SIZE;

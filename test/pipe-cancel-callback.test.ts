@@ -157,6 +157,23 @@ describe.each(STRATEGIES)('pipes (%s)', (_name, opts) => {
     expect(tReap(k, ctx, 1)[0].res).toBe(-errno.ECANCELED);
   });
 
+  test('a pipe freed and recreated while still queued for the kworker keeps working (no work-list cycle)', async () => {
+    const k = await tBoot(opts);
+    const ctx = k.io_setup(4);
+    for (let i = 0; i < 50; i++) {
+      const [r1, w1] = k.pipe();
+      expect(k.close(w1)).toBe(0); // queues the pipe for the kworker (readers see EOF)
+      expect(k.close(r1)).toBe(0); // frees it, maybe before the kworker ran
+      const [r2, w2] = k.pipe(); // likely the same index
+      expect(k.close(w2)).toBe(0); // queues it again
+      const [r3, w3] = k.pipe();
+      expect(k.io_submit(ctx, [pread(r3, Buffer.alloc(4), BigInt(i))])).toBe(1);
+      expect(k.write(w3, Buffer.from('ok'))).toBe(2);
+      expect(tReap(k, ctx, 1)[0].res).toBe(2);
+      for (const fd of [r2, r3, w3]) expect(k.close(fd)).toBe(0);
+    }
+  });
+
   test('io_destroy with a blocked pipe read cancels it through its callback and returns', async () => {
     const k = await tBoot(opts);
     const [r] = k.pipe();

@@ -52,6 +52,23 @@ export function cpu_offline(cpu: u32): void {
   atomic.store<u32>(cpu_addr(cpu) + CPU_STATE, CPU_FREE);
 }
 
+/**
+ * Take back the cpu claimed by a thread that exited without detaching (its
+ * host id `tid`, kind `kind`): drain its caches, free its id. Returns the cpu,
+ * or -1 if no such cpu is online.
+ */
+export function cpu_reclaim(kind: u32, tid: u32): i32 {
+  const n = load<u32>(H_NCPUS);
+  for (let c: u32 = 0; c < n; c++) {
+    const a = cpu_addr(c);
+    if (atomic.load<u32>(a + CPU_STATE) == CPU_ONLINE && load<u32>(a, CPU_KIND) == kind && load<u32>(a, CPU_TID) == tid) {
+      cpu_offline(c);
+      return <i32>c;
+    }
+  }
+  return -1;
+}
+
 /** Number of cpus online now. */
 export function cpus_online(): u32 {
   const n = load<u32>(H_NCPUS);

@@ -14,7 +14,7 @@
  *        | tags_next u32 x nr | pcpu: ncpus x stride ]        (each part 64-aligned)
  */
 import {
-  AIO_NR_LIMIT, H_AIO_MAX_NR, H_AIO_NR, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
+  AIO_NR_LIMIT, H_AIO_MAX_NR, H_AIO_NR, H_ST_DISCARDED, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
   CX_STATE_GEN, CX_USERS, CX_NR, CX_RING_NR, CX_MEM, CX_MEM_SIZE, CX_RING, CX_READY, CX_BOUNCE,
   CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_INFLIGHT, CX_CTX_LOCK,
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
@@ -25,7 +25,7 @@ import { EINVAL, EAGAIN, ENOMEM } from './errno';
 import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
 import { kzalloc, kfree } from './heap';
 import { tags_init } from './tags';
-import { ring_init, ring_free_bounces } from './ring';
+import { ring_init, ring_free_bounces, ring_pending } from './ring';
 import { ctx_addr, ctx_get, ctx_put } from './ctxtab';
 import { kiocb_lookup, kiocb_cancel, lookup_is_list } from './kiocb';
 
@@ -262,6 +262,7 @@ export function ctx_free(slot: u32): void {
   const ctx = ctx_addr(slot);
   const sg = atomic.load<u64>(ctx + CX_STATE_GEN);
   if (lo32(sg) != CTX_DYING) return;
+  atomic.add<u64>(H_ST_DISCARDED, <u64>ring_pending(ctx)); // their events die with the ring
   ring_free_bounces(ctx);
   kfree(<usize>load<u32>(ctx, CX_MEM), load<u32>(ctx, CX_MEM_SIZE));
   const nr = load<u32>(ctx, CX_NR);

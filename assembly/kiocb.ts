@@ -60,7 +60,7 @@ import {
   KIOCB_SHIFT, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT, KIOCB_FREE, KIOCB_CANCELLING,
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
   CX_NR, CX_ID_BASE, KPAGE_OFF, CX_INFLIGHT, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
-  CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE,
+  CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
   CB_PIPE,
 } from './layout';
 import { EINVAL, EINPROGRESS } from './errno';
@@ -190,6 +190,7 @@ export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
     if (hi32(old) != gen || lo32(old) == KIOCB_FREE) return;
     const st = lo32(old);
     if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) {
+      atomic.add<u64>(H_ST_LATE_CB, 1);
       run_cancel_cb(cb, req, gen);
       return;
     }

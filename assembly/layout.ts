@@ -100,6 +100,9 @@ export const H_ID_LOCK: u32 = 320; //   W: io_setup/io_destroy (id ranges). A: s
 export const H_ID_HINT: u32 = 324; //   first id page that may be free. A: plain, under H_ID_LOCK
 export const H_LAYOUT_SIG: u32 = 328; // W: kernel_init (LAYOUT_SIG as compiled into the .wasm). A: plain
 export const H_KW_STATE: u32 = 332; // kworker thread state, DS_*. W: kworker (READY) / shutdown (STOP). A: atomic store + notify
+// Kernel-wide counters (u64, atomic add; read by k.stats()):
+export const H_ST_DISCARDED: u32 = 336; // events left unreaped in a ring that io_destroy freed
+export const H_ST_LATE_CB: u32 = 344; //   cancel callbacks set_cancel_fn ran at once (the cancel came first)
 export const H_FREELISTS: u32 = 64;
 export const KMALLOC_MIN_SHIFT: u32 = 6; // 64 B
 export const KMALLOC_MAX_SHIFT: u32 = 31;
@@ -108,6 +111,11 @@ export const NR_CLASSES: u32 = KMALLOC_MAX_SHIFT - KMALLOC_MIN_SHIFT + 1;
 // H_FLAGS bits (boot options; constant afterwards)
 export const FLAG_LOOKUP_LIST: u32 = 1; // lookup: 'list' baseline (ctx_lock + linked list)
 export const FLAG_MARK_ONLY: u32 = 2; //   cancel: 'mark-only' baseline (block layer ignores marks)
+// Fault injection (tests only, as the kernel's CONFIG_FAULT_INJECTION): a pipe
+// waiter is published, then its submitter spins until the request's state
+// changes (a cancel) or a bound passes, before it registers its callback. It
+// holds open the window in which a cancel precedes kiocb_set_cancel_fn.
+export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

@@ -25,10 +25,10 @@ import {
   WQ_NONE, WQ_READ, WQ_WRITE, WQ_POLL, WQ_CANCELLED, KI_WQ_NEXT, KI_WQ_PREV, KI_WQ_WHICH,
   KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING, CB_PIPE,
   IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
-  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, KI_CANCEL,
+  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, KI_CANCEL, H_FLAGS, FLAG_FI_LATE_CANCEL_FN,
 } from './layout';
 import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
-import { hi32, spin_lock, spin_unlock } from './barrier';
+import { hi32, lo32, spin_lock, spin_unlock } from './barrier';
 import { kmalloc, kfree } from './heap';
 import { aio_complete, kiocb_set_cancel_fn } from './kiocb';
 import { req_copy, req_has_sab } from './uio';
@@ -210,6 +210,14 @@ function pipe_mask(p: usize, write_end: bool): u32 {
 
 // --- submission (the kiocb is live; called by io_submit) -----------------------
 
+/** Fault injection (FLAG_FI_LATE_CANCEL_FN): wait, bounded, for a cancel to arrive first. */
+function fi_late_cancel_fn(req: usize): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_LATE_CANCEL_FN) == 0) return;
+  for (let i = 0; i < 50_000_000; i++) {
+    if (lo32(atomic.load<u64>(req + KI_CANCEL)) != 0) return;
+  }
+}
+
 export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
   const p = pipe_addr(idx);
   const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
@@ -242,6 +250,7 @@ export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, no
   const kick = avail(p) > 0 || load<u32>(p, P_WRITERS) == 0; // data for a reader the submitter could not fill
   spin_unlock(p + P_LOCK);
   if (kick) pipe_queue_work(idx);
+  fi_late_cancel_fn(req);
   kiocb_set_cancel_fn(req, gen, CB_PIPE);
 }
 

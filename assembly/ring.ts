@@ -194,9 +194,10 @@ export function ring_advance(ctx: usize): void {
     }
     atomic.store<u32>(ctx + CX_COMMIT_LOCK, 0);
     // Pairs with a reaper's add to waiters before it re-checks tail and sleeps.
+    // Wake batching: at most one sleeping reaper per new event.
     if (c != c0 && atomic.load<u32>(ctx + CX_WAITERS) != 0) {
       atomic.add<u32>(ctx + CX_WAKE, 1);
-      atomic.notify(ctx + CX_WAKE, -1);
+      atomic.notify(ctx + CX_WAKE, <i32>(c - c0 < 0x7fffffff ? c - c0 : 0x7fffffff));
     }
     // A producer may have marked slot c after our scan and lost the try-lock to us.
     const c1 = atomic.load<u64>(ctx + CX_COMMIT);

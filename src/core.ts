@@ -20,6 +20,7 @@ export interface KaioExports {
   cpu_offline(cpu: number): void;
   cpu_drain(cpu: number): void;
   cpus_online(): number;
+  cpu_reclaim(kind: number, tid: number): number;
   kmalloc(size: number): number;
   kfree(addr: number, size: number): void;
   io_setup(nr: number): number;

@@ -5,7 +5,7 @@
  *   const k = await Kernel.boot();
  */
 export { Kernel } from './kernel';
-export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat } from './kernel';
+export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat, KernelStats } from './kernel';
 export { IOCB_CMD } from './aio';
 export { AioContext } from './promises';
 export type { IoOptions } from './promises';

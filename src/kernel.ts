@@ -2,7 +2,7 @@
  * Kernel: boot a kaio kernel (shared memory, the module, the kworker), create
  * devices, open files, and call the syscalls (inherited from Syscalls).
  */
-import { Worker, threadId } from 'node:worker_threads';
+import { Worker, threadId, isMainThread } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
 import * as L from '../assembly/layout';
 import * as E from '../assembly/errno';
@@ -23,6 +23,12 @@ export interface BootOptions {
   maxCpus?: number;
   /** Size of the shared kernel memory (rings, kiocbs, ramdisk media...). Default 256. */
   memoryMiB?: number;
+  /**
+   * Fault injection, for tests: 'late-cancel-fn' makes a pipe read wait
+   * (bounded) after it is queued and before it registers its cancel callback,
+   * until a cancel arrives, so that the cancel always comes first (S9).
+   */
+  faultInjection?: 'late-cancel-fn';
 }
 
 export interface RamdiskOptions {
@@ -68,10 +74,43 @@ function intOption(name: string, v: unknown, def: number, min: number, max: numb
 
 let bootSeq = 0;
 
+// Workers that exit without detaching (terminate(), a crash) leave their cpu
+// claimed. The thread that booted a kernel sees its own workers exit (the
+// process 'worker' event, then the worker's 'exit'); it takes their cpus back.
+// Their cached tags and slots are drained then; until then other cpus steal them.
+const booted = new Set<WeakRef<Kernel>>();
+let watchingWorkers = false;
+function watchWorkers(k: Kernel): void {
+  booted.add(new WeakRef(k));
+  if (watchingWorkers) return;
+  watchingWorkers = true;
+  process.on('worker', (w: Worker) => {
+    const tid = w.threadId;
+    w.once('exit', () => {
+      for (const ref of booted) {
+        const kernel = ref.deref();
+        if (kernel === undefined) booted.delete(ref);
+        else kernel.reclaimThread(tid);
+      }
+    });
+  });
+}
+
+export interface KernelStats {
+  /** Events io_destroy found unreaped and dropped with their ring. */
+  eventsDiscarded: number;
+  /** Cancel callbacks registered after their cancel, and so run at once (S9). */
+  lateCallbacks: number;
+  /** Threads using the kernel now (kaio's own included). */
+  cpusOnline: number;
+}
+
 export class Kernel extends Syscalls {
   #workers: Worker[] = [];
   #devices = new Map<string, number>();
   #down: Promise<void> | undefined;
+  #attached = false;
+  #detached = false;
   #buffers = new FinalizationRegistry<[number, number]>(([addr, size]) => this.core.x.kfree(addr, size));
 
   private constructor(core: Core) {
@@ -88,7 +127,10 @@ export class Kernel extends Syscalls {
     if (lookup !== 'tags' && lookup !== 'list') throw invalidArg('options.lookup', "'tags' or 'list'", lookup);
     const cancel = options.cancel ?? 'effective';
     if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
-    const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0);
+    const fi = options.faultInjection;
+    if (fi !== undefined && fi !== 'late-cancel-fn') throw invalidArg('options.faultInjection', "'late-cancel-fn'", fi);
+    const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0) |
+      (fi === 'late-cancel-fn' ? L.FLAG_FI_LATE_CANCEL_FN : 0);
 
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;
@@ -103,7 +145,57 @@ export class Kernel extends Syscalls {
     core.online(L.CPU_KIND_MAIN, threadId);
     const k = new Kernel(core);
     await k.#startKworker();
+    watchWorkers(k);
     return k;
+  }
+
+  /**
+   * Join a kernel booted elsewhere, typically in a worker_thread given
+   * `k.handle`. The result has the same syscall API over the same memory: the
+   * same contexts, fds and devices. This thread becomes a cpu of its own.
+   * Detach with k.detach() (or k.shutdown(), which detaches an attached
+   * kernel); a worker that exits detaches by itself.
+   */
+  static async attach(handle: KernelHandle): Promise<Kernel> {
+    if (handle === null || typeof handle !== 'object' || !(handle.memory instanceof WebAssembly.Memory) || !(handle.module instanceof WebAssembly.Module)) {
+      throw invalidArg('handle', 'a kernel handle (k.handle)', handle);
+    }
+    const core = new Core(handle);
+    core.checkHeader();
+    if (Atomics.load(core.i32, L.H_KW_STATE >> 2) !== L.DS_READY) throw new Error('kaio: that kernel is shut down');
+    core.online(L.CPU_KIND_WORKER, threadId);
+    const k = new Kernel(core);
+    k.#attached = true;
+    if (!isMainThread) process.once('exit', () => k.detach());
+    return k;
+  }
+
+  /**
+   * Leave the kernel (attached kernels): this thread's cached tags and ring
+   * slots go back to every context, and its cpu id is freed. In-flight
+   * requests it submitted still complete; their events go to whoever reaps.
+   * The object cannot be used afterwards. Idempotent.
+   */
+  detach(): void {
+    if (!this.#attached || this.#detached) return;
+    this.#detached = true;
+    this.buffers.close();
+    this.core.offline();
+  }
+
+  /** @internal A worker of the booting thread exited: take back its cpu if it kept one. */
+  reclaimThread(tid: number): void {
+    if (this.#down === undefined) this.core.x.cpu_reclaim(L.CPU_KIND_WORKER, tid);
+  }
+
+  /** Kernel-wide counters. */
+  stats(): KernelStats {
+    const u64 = this.core.u64;
+    return {
+      eventsDiscarded: Number(Atomics.load(u64, L.H_ST_DISCARDED >> 3)),
+      lateCallbacks: Number(Atomics.load(u64, L.H_ST_LATE_CB >> 3)),
+      cpusOnline: this.core.x.cpus_online(),
+    };
   }
 
   /** A structured-clonable handle: pass it to a worker to share this kernel. */
@@ -158,6 +250,7 @@ export class Kernel extends Syscalls {
    * '/dev/<name>'. Throws on bad options or if the name is taken.
    */
   ramdisk(name: string, options: RamdiskOptions): string {
+    if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
     if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
       throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
     }
@@ -251,12 +344,15 @@ export class Kernel extends Syscalls {
     return new AioContext(this, depth);
   }
 
-  /** Statistics of a live context (for tests and tools), or undefined. */
-  ctxStat(ctx: number): CtxStat | undefined {
+  /**
+   * Statistics of a live context (for tests and tools), or undefined.
+   * `cachedHere` counts the tags cached by `cpu` (default: this thread's).
+   */
+  ctxStat(ctx: number, cpu = this.core.cpu): CtxStat | undefined {
     const c = this.ctxLocal(ctx);
     if (!c) return undefined;
     const core = this.core;
-    if (core.x.ctx_stat(c.slot, c.gen, core.cpu, core.scratch) < 0) return undefined;
+    if (core.x.ctx_stat(c.slot, c.gen, cpu, core.scratch) < 0) return undefined;
     const u = (i: number) => core.u32[(core.scratch >> 2) + i];
     return {
       nr: u(0), ringNr: u(1), freeTags: u(2), freeSlots: u(3), inflight: u(4), inRing: u(5),
@@ -267,11 +363,16 @@ export class Kernel extends Syscalls {
   /**
    * Stop the kernel: destroy every live context (cancelling what is in flight
    * and waiting for it), then stop the device threads and the kworker.
-   * Idempotent. The kernel cannot be used afterwards. It always ends: a
+   * Idempotent. The kernel cannot be used afterwards. On an attached kernel
+   * this only detaches the calling thread. It always ends: a
    * context whose requests do not complete within 10 s is abandoned, and a
    * thread that does not stop within 5 s is terminated.
    */
   shutdown(): Promise<void> {
+    if (this.#attached) {
+      this.detach();
+      return Promise.resolve();
+    }
     this.#down ??= this.#shutdown();
     return this.#down;
   }

@@ -2,6 +2,7 @@
  * Shared test helpers (prefix: t). Every kernel booted here is shut down in
  * afterAll, so no device thread outlives its test file.
  */
+import { Worker } from 'node:worker_threads';
 import { Kernel, IOCB_CMD, type BootOptions, type Iocb, type IoEvent } from 'kaio';
 
 const booted: Kernel[] = [];
@@ -34,9 +35,15 @@ export function tCancelled(opts: BootOptions, normal: number): number {
 }
 
 let nameSeq = 0;
-/** A ramdisk with a unique name; returns its path and an rw fd. */
+/**
+ * A ramdisk with a unique name; returns its path and an rw fd. Returns once the
+ * device's thread is online (so cpu counts are settled), without doing I/O.
+ */
 export function tDisk(k: Kernel, opts: { sizeBytes?: number; serviceTimeUs?: number; queueDepth?: number; abortable?: boolean } = {}): { path: string; fd: number } {
+  const before = k.stats().cpusOnline;
   const path = k.ramdisk(`t${process.pid}_${nameSeq++}`, { sizeBytes: 1 << 20, ...opts });
+  const deadline = Date.now() + 10_000;
+  while (k.stats().cpusOnline === before && Date.now() < deadline);
   const fd = k.open(path, 'rw');
   if (fd < 0) throw new Error(`open ${path}: ${fd}`);
   return { path, fd };
@@ -67,3 +74,61 @@ export function tByData(evs: IoEvent[]): Map<bigint, number> {
 }
 
 export { IOCB_CMD };
+
+// --- threads ------------------------------------------------------------------
+
+
+export interface TWorker {
+  readonly worker: Worker;
+  readonly cpu: number;
+  /** Run `fn` in the worker: `fn(env, args)` with env = { k, kaio, threadId, shared }. */
+  run<A, R>(fn: (env: TEnv, args: A) => R | Promise<R>, args?: A): Promise<Awaited<R>>;
+  terminate(): Promise<number>;
+}
+
+export interface TEnv {
+  k: Kernel;
+  kaio: typeof import('kaio');
+  threadId: number;
+  shared: SharedArrayBuffer | undefined;
+}
+
+const workers: Worker[] = [];
+
+/** Start a worker attached to `k` (or not attached, with attach: false). */
+export async function tWorker(k: Kernel, opts: { shared?: SharedArrayBuffer; attach?: boolean } = {}): Promise<TWorker> {
+  const worker = new Worker(new URL('./fixtures/rpc-worker.mjs', import.meta.url), {
+    workerData: { handle: k.handle, shared: opts.shared, attach: opts.attach },
+  });
+  workers.push(worker);
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let seq = 0;
+  const ready = new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.on('message', (m: { ready?: boolean; cpu?: number; id?: number; result?: unknown; error?: { message: string; code?: string } }) => {
+      if (m.ready) return resolve(m.cpu!);
+      const p = pending.get(m.id!);
+      if (!p) return;
+      pending.delete(m.id!);
+      if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      else p.resolve(m.result);
+    });
+  });
+  const cpu = await ready;
+  return {
+    worker,
+    cpu,
+    run(fn, args) {
+      const id = seq++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        worker.postMessage({ id, src: fn.toString(), args });
+      });
+    },
+    terminate: () => worker.terminate(),
+  };
+}
+
+afterAll(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.terminate()));
+});

@@ -23,14 +23,14 @@ import {
   IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL, IOCB_CMD_NOOP,
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
-  KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK,
+  KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
 } from './layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE } from './errno';
 import { hi32, mutex_lock_contended } from './barrier';
 import { kmalloc, kfree } from './heap';
 import { ctx_get, ctx_put } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
-import { get_reqs, put_reqs, refill, reap_trylock, reap_unlock, ring_reap } from './ring';
+import { get_reqs, put_reqs, refill, reap_trylock, reap_unlock, ring_reap, ring_advance } from './ring';
 import {
   kiocb_get, kiocb_lookup, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
   list_cancel,
@@ -80,7 +80,14 @@ function take_segments(req: usize, rec: usize, segbase: usize): bool {
   if (nseg > 0) {
     segs = nseg <= KI_INLINE_SEGS ? req + KI_SEG_INLINE : kmalloc(nseg * SEG_SIZE);
     if (segs == 0) return false;
-    memory.copy(segs, segbase + <usize>first * SEG_SIZE, nseg * SEG_SIZE);
+    const src = segbase + <usize>first * SEG_SIZE;
+    if (nseg == 1) {
+      // One segment (the common case): two words, not a memory.copy call.
+      store<u64>(segs, load<u64>(src));
+      store<u64>(segs, load<u64>(src, 8), 8);
+    } else {
+      memory.copy(segs, src, nseg * SEG_SIZE);
+    }
   }
   store<u32>(req, <u32>segs, KI_SEGS);
   store<u32>(req, nseg, KI_NSEG);
@@ -241,6 +248,7 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   store<u32>(req, 0xffffffff, KI_PRIVATE);
   store<u32>(req, 0, KI_DONE);
   store<u32>(req, cpu, KI_CPU);
+  store<u32>(req, load<u32>(rec, SUB_COOKIE), KI_COOKIE);
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);
@@ -265,6 +273,9 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   const base = scratch(cpu);
   let i: u32 = 0;
   let err: i32 = 0;
+  // Requests that complete inline publish their events without advancing the
+  // ring; the batch advances it once (the events become visible together).
+  store<u32>(CPU_OFF + <usize>cpu * CPU_SIZE, 1, CPU_DEFER);
   for (; i < n; i++) {
     const rec = base + <usize>i * SUB_REC_SIZE;
     err = submit_one(cpu, ctx, slot, rec, base + SCRATCH_SEGS);
@@ -274,6 +285,8 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
       break;
     }
   }
+  store<u32>(CPU_OFF + <usize>cpu * CPU_SIZE, 0, CPU_DEFER);
+  ring_advance(ctx);
   ctx_put(ctx);
   return i > 0 ? <i32>i : err;
 }

@@ -10,7 +10,7 @@
  * One kzalloc holds a context's ring, ready marks, slot bounces, tag links and
  * per-cpu caches:
  *
- *   mem: [ aio_ring (32 + 32 x ring_nr) | ready u32 x ring_nr | bounce u64 x ring_nr
+ *   mem: [ aio_ring (32 + 32 x ring_nr) | ready u32 x ring_nr | side SIDE_SIZE x ring_nr
  *        | tags_next u32 x nr | pcpu: ncpus x stride ]        (each part 64-aligned)
  */
 import {
@@ -19,7 +19,7 @@ import {
   CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_INFLIGHT, CX_CTX_LOCK,
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
   CTX_DYING, RING_HDR_SIZE, IO_EVENT_SIZE, PC_SLOTS, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT,
-  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS,
+  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE,
 } from './layout';
 import { EINVAL, EAGAIN, ENOMEM } from './errno';
 import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
@@ -155,7 +155,7 @@ export function io_setup(nr: u32): i32 {
   const ring_nr = nr + 1;
   const ring_sz = align64(RING_HDR_SIZE + ring_nr * IO_EVENT_SIZE);
   const ready_sz = align64(ring_nr * 4);
-  const bounce_sz = align64(ring_nr * 8);
+  const bounce_sz = align64(ring_nr * SIDE_SIZE);
   const next_sz = align64(nr * 4);
   const pcpu_sz = align64(ncpus * stride);
   const size = ring_sz + ready_sz + bounce_sz + next_sz + pcpu_sz;

@@ -5,7 +5,7 @@
  */
 import {
   DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_FLAGS, D_SIZE, D_MEDIA, D_SERVICE_US, D_QUEUE_DEPTH,
-  D_CPU, D_STATE, D_NAME, D_NAME_MAX, DT_NONE, DT_RAMDISK, DS_STARTING, H_FD_LOCK,
+  D_CPU, D_STATE, D_NAME, D_NAME_MAX, DT_NONE, DT_RAMDISK, DT_NULL, DS_STARTING, DS_READY, H_FD_LOCK,
 } from './layout';
 import { EEXIST, ENOMEM, ENOSPC, EINVAL } from './errno';
 import { spin_lock, spin_unlock } from './barrier';
@@ -64,7 +64,8 @@ export function device_create(type: u32, size: u32, service_us: u32, depth: u32,
   store<u32>(d, service_us, D_SERVICE_US);
   store<u32>(d, depth, D_QUEUE_DEPTH);
   store<u32>(d, 0xffffffff, D_CPU);
-  store<u32>(d, DS_STARTING, D_STATE);
+  // A null device has no thread: it is ready as soon as it exists.
+  store<u32>(d, type == DT_NULL ? DS_READY : DS_STARTING, D_STATE);
   memory.copy(d + D_NAME, name, len);
   // Release: the entry before its type; pairs with the loads in blk/open.
   atomic.store<u32>(d + D_TYPE, type);

@@ -61,7 +61,7 @@ import {
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
   CX_NR, CX_ID_BASE, KPAGE_OFF, CX_INFLIGHT, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
-  CB_PIPE,
+  CB_PIPE, KI_COOKIE, KI_CPU, CPU_OFF, CPU_SIZE, CPU_DEFER,
 } from './layout';
 import { EINVAL, EINPROGRESS } from './errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
@@ -72,6 +72,10 @@ import { ctx_addr } from './ctxtab';
 import { fput } from './file';
 import { blk_cancel_kick } from './blk';
 import { pipe_cancel_cb } from './pipe';
+
+@inline function cpu_addr(cpu: u32): usize {
+  return CPU_OFF + <usize>cpu * CPU_SIZE;
+}
 
 @inline export function next_gen(gen: u32): u32 {
   const g = (gen + 1) & KIOCB_GEN_MASK;
@@ -293,8 +297,11 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   const nseg = load<u32>(req, KI_NSEG);
   const segs = <usize>load<u32>(req, KI_SEGS);
   if (segs != 0 && segs != req + KI_SEG_INLINE) kfree(segs, nseg * SEG_SIZE);
-  atomic.store<u32>(req + KI_DEV, NO_DEV);
+  if (load<u32>(req, KI_DEV) != NO_DEV) atomic.store<u32>(req + KI_DEV, NO_DEV); // only block requests set it
   fput(load<u32>(req, KI_FILE));
+
+  const cookie = load<u32>(req, KI_COOKIE);
+  const owner = load<u32>(req, KI_CPU);
 
   // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
   atomic.store<u64>(req + KI_CANCEL, pack(next_gen(gen), KIOCB_FREE));
@@ -305,8 +312,10 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   //    kiocb may be reused from here on: nothing below reads it.
   tag_free(ctx, cpu, id);
 
-  // 5. Publish. The slot was reserved at submit; the bounce block moves to the slot.
-  ring_publish(ctx, data, key, res, res2, bounce, bounce_size);
+  // 5. Publish. The slot was reserved at submit; the bounce block moves to the
+  //    slot. Inside io_submit on this cpu the ring advances once per batch.
+  const defer = load<u32>(cpu_addr(cpu), CPU_DEFER) != 0;
+  ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, owner, !defer);
 
   // 6. Last touch of context memory. io_destroy sleeps until inflight reaches 0.
   if (atomic.sub<u32>(ctx + CX_INFLIGHT, 1) == 1 && lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {

@@ -8,6 +8,9 @@
  * number`, src/types.d.ts). AssemblyScript inlines these as
  * compile-time constants (the build fails if any global appears in the .wasm).
  *
+ * Integer division must be written `(a / b) | 0` here: AssemblyScript divides
+ * u32s as integers, JavaScript does not (test/layout-shared.test.ts checks).
+ *
  * Conventions for every field below:
  *   W: who writes it.   A: which atomic (or "plain": single writer, readers
  *   tolerate staleness, or protected by the named lock).
@@ -120,12 +123,15 @@ export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.
 //
-//   0 state (CPU_FREE/CPU_ONLINE)   4 kind   8 thread id (host's, informative)
+//   0 state (CPU_FREE/CPU_ONLINE)   4 kind   8 thread id (host's)   12 defer (see CPU_DEFER)
 export const CPU_OFF: u32 = HDR_OFF + HDR_SIZE;
 export const CPU_SIZE: u32 = 64;
 export const CPU_STATE: u32 = 0; // W: cpu_online (claim) / cpu_offline. A: cmpxchg / atomic store
 export const CPU_KIND: u32 = 4; //  W: the claiming thread.               A: plain, before use
 export const CPU_TID: u32 = 8; //   W: the claiming thread.               A: plain, informative
+export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions publish
+//                                  without advancing the ring; io_submit advances once at the end.
+//                                  W/R: the owning thread only. A: plain
 export const CPU_FREE: u32 = 0;
 export const CPU_ONLINE: u32 = 1;
 export const CPU_KIND_MAIN: u32 = 1;
@@ -156,7 +162,7 @@ export const CX_MEM: u32 = 20; //       W: io_setup. A: plain (as above)
 export const CX_MEM_SIZE: u32 = 24;
 export const CX_RING: u32 = 28;
 export const CX_READY: u32 = 32; //     ready[ring_nr] markers: slot s holds low32(position + 1) once its event is written
-export const CX_BOUNCE: u32 = 36; //    slot_bounce[ring_nr] x {addr, size}: bounce block owned by the event in slot s
+export const CX_BOUNCE: u32 = 36; //    side[ring_nr] x SIDE_SIZE: what travels with the event in slot s besides the io_event
 export const CX_TAGS_NEXT: u32 = 40; // next[nr] links of the global free-tag stack
 export const CX_PCPU: u32 = 48; //      per-cpu caches, ncpus x pcpu_stride
 export const CX_PCPU_STRIDE: u32 = 52;
@@ -189,7 +195,7 @@ export const CTX_DYING: u32 = 3; // io_destroy in progress
 // Per-cpu part of a context (pcpu + cpu * pcpu_stride):
 //   0 reqs (cached ring slots)  4 top (owner's stack hint)  8 slots[cache_size] (tag or TAG_EMPTY)
 export const PC_REQS: u32 = 0; // W: owner (cmpxchg) and thieves (xchg). A: as said
-export const PC_TOP: u32 = 4; //  W: owner only. A: atomic store; thieves read it as a hint
+export const PC_TOP: u32 = 4; //  W/R: owner only (thieves scan every slot). A: plain
 export const PC_SLOTS: u32 = 8; // W: owner stores into empty slots; owner and thieves xchg tags out
 export const TAG_EMPTY: u32 = 0xffffffff; // tag stack head/next hold id + 1, so 0 ends a stack
 
@@ -215,13 +221,21 @@ export const EV_DATA: u32 = 0; // u64 aio_data
 export const EV_OBJ: u32 = 8; //  u64: kaio puts the request's aio_key here (the kernel puts the iocb pointer)
 export const EV_RES: u32 = 16; // i64
 export const EV_RES2: u32 = 24; // i64
+// Ring side array: per slot, what the event carries beyond the kernel's ABI.
+//   0 bounce u64 {size:32 | addr:32} (ownership moves by xchg)  8 cookie  12 submitting cpu
+// kaio's counterpart of io_event.obj being the user's iocb pointer: the submitting
+// thread finds its iocb object from (cpu, cookie) without a search.
+export const SIDE_SIZE: u32 = 16;
+export const SIDE_BOUNCE: u32 = 0;
+export const SIDE_COOKIE: u32 = 8;
+export const SIDE_CPU: u32 = 12;
 
 // ---------------------------------------------------------------------------
 // kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
 //
 //   0 ki_cancel u64 {gen:32 | state:32}   8 ctx  12 id  16 data u64  24 pos u64
 //  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
-//  64..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
+//  64 cookie  68..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
 // 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
 // 192 inline bio (64 B)
@@ -247,6 +261,7 @@ export const KI_BIOS_LEFT: u32 = 48; // W: bio_endio. A: atomic sub; the thread 
 export const KI_NBIO: u32 = 52;
 export const KI_BIOVEC: u32 = 56; //  address of the bio array (the inline bio, or kmalloc'd)
 export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel kick), or NO_DEV
+export const KI_COOKIE: u32 = 64; //  the submitting thread's handle for its iocb object (see SIDE_*). W: submitter. A: plain
 export const KI_BOUNCE: u32 = 80; //  bounce block (plain Uint8Array), handed to the ring slot at completion
 export const KI_BOUNCE_SIZE: u32 = 84;
 export const KI_LIST_PREV: u32 = 88; // list baseline, under ctx_lock
@@ -256,7 +271,7 @@ export const KI_WQ_PREV: u32 = 100;
 export const KI_WQ_WHICH: u32 = 104; // which wait queue holds it (WQ_*), under the driver's lock
 export const KI_PRIVATE: u32 = 108; // driver private (pipe index)
 export const KI_DONE: u32 = 112; //   bytes transferred so far (pipe writers), under the pipe lock
-export const KI_CPU: u32 = 116; //    submitting cpu (informative)
+export const KI_CPU: u32 = 116; //    submitting cpu (echoed with the event, with KI_COOKIE)
 export const KI_SEGS: u32 = 120; //   segment table address (inline at KI_SEG_INLINE or kmalloc'd)
 export const KI_NSEG: u32 = 124;
 export const KI_SEG_INLINE: u32 = 128;
@@ -410,9 +425,9 @@ export const WQ_CANCELLED: u32 = 4;
 //
 // io_submit: SUB_REC_SIZE-byte records from 0, segments from SCRATCH_SEGS.
 //   0 opcode  4 fd  8 nbytes  12 flags  16 offset f64  24 data u64  32 resfd
-//  36 rw_flags  40 nseg  44 seg_first  48 out_id  52 out_gen  56 bounce  60 bounce_size
+//  36 rw_flags  40 nseg  44 seg_first  48 out_id  52 out_gen  56 bounce  60 bounce_size  64 cookie
 export const SCRATCH_OFF: u32 = PIPE_OFF + MAX_PIPES * PIPE_SIZE;
-export const SUB_REC_SIZE: u32 = 64;
+export const SUB_REC_SIZE: u32 = 80;
 export const SUB_OPCODE: u32 = 0;
 export const SUB_FD: u32 = 4;
 export const SUB_NBYTES: u32 = 8;
@@ -427,14 +442,17 @@ export const SUB_OUT_ID: u32 = 48;
 export const SUB_OUT_GEN: u32 = 52;
 export const SUB_BOUNCE: u32 = 56;
 export const SUB_BOUNCE_SIZE: u32 = 60;
+export const SUB_COOKIE: u32 = 64; // the submitter's handle for its iocb object, echoed with the event
 export const SCRATCH_SEGS: u32 = 32768; // segment table for the batch
-export const SUB_MAX_BATCH: u32 = SCRATCH_SEGS / SUB_REC_SIZE; // 512 records per WASM call
+export const SUB_MAX_BATCH: u32 = (SCRATCH_SEGS / SUB_REC_SIZE) | 0; // 409 records per WASM call
 export const SUB_MAX_SEGS: u32 = (SCRATCH_SIZE - SCRATCH_SEGS) / SEG_SIZE; // 2048 segments per call
-// io_getevents: REAP_REC_SIZE-byte records: the io_event, then the bounce block it owned.
-export const REAP_REC_SIZE: u32 = 40;
+// io_getevents: REAP_REC_SIZE-byte records: the io_event, then its slot's side entry.
+export const REAP_REC_SIZE: u32 = 48;
 export const REAP_BOUNCE: u32 = 32;
 export const REAP_BOUNCE_SIZE: u32 = 36;
-export const REAP_MAX: u32 = 1024; // events per WASM call (40 KiB)
+export const REAP_COOKIE: u32 = 40;
+export const REAP_CPU: u32 = 44;
+export const REAP_MAX: u32 = 1024; // events per WASM call (48 KiB)
 // kworker: completion list records (kiocb address, result) for the host to finish.
 export const KW_REC_SIZE: u32 = 16;
 export const KW_MAX: u32 = SCRATCH_SIZE / KW_REC_SIZE;
@@ -477,5 +495,5 @@ export const POLLWRNORM: u32 = 0x100;
 // version of this file).
 export const LAYOUT_SIG: u32 =
   (HEAP_OFF ^ (KIOCB_SIZE << 20) ^ (CTX_SIZE << 12) ^ (BIO_SIZE << 24) ^ (DEV_SIZE << 4) ^
-    (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^
+    (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^ (SIDE_SIZE << 6) ^
     (KI_BIO_INLINE << 10) ^ (D_NAME << 14) ^ KAIO_VERSION) & 0x7fffffff;

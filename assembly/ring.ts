@@ -17,6 +17,10 @@
  * and the global count empty refills from the ring, then steals other cpus'
  * cached slots, so `nr` submissions always fit whatever the cpus hold.
  *
+ * A completion may defer step 2 (advance = false) when its thread will call
+ * ring_advance itself soon: io_submit does so for requests that complete
+ * inline, and advances once at the end of the batch.
+ *
  * Publication, many producers, no producer waits for another:
  *   1. p = prod++ (a ticket: the event's position); write the event into slot
  *      p % ring_nr; store ready[slot] = p + 1.
@@ -35,7 +39,8 @@ import {
   RING_ID, RING_NR, RING_HEAD, RING_TAIL, RING_MAGIC, RING_COMPAT, RING_INCOMPAT,
   RING_HEADER_LENGTH, RING_HDR_SIZE, IO_EVENT_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2,
   AIO_RING_MAGIC, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES,
-  PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE,
+  PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, REAP_CPU, SIDE_SIZE,
+  SIDE_BOUNCE, SIDE_COOKIE, SIDE_CPU,
 } from './layout';
 import { pcpu_of } from './tags';
 import { kfree } from './heap';
@@ -50,8 +55,8 @@ import { mutex_trylock, mutex_unlock } from './barrier';
 @inline function ready_of(ctx: usize, slot: u32): usize {
   return <usize>load<u32>(ctx, CX_READY) + (<usize>slot << 2);
 }
-@inline function bounce_of(ctx: usize, slot: u32): usize {
-  return <usize>load<u32>(ctx, CX_BOUNCE) + (<usize>slot << 3);
+@inline function side_of(ctx: usize, slot: u32): usize {
+  return <usize>load<u32>(ctx, CX_BOUNCE) + <usize>slot * SIDE_SIZE;
 }
 
 /** Write the aio_ring header; called by io_setup before the context is published. */
@@ -68,7 +73,7 @@ export function ring_init(ctx: usize, ring_id: u32): void {
   store<u32>(ring, RING_HDR_SIZE, RING_HEADER_LENGTH);
   for (let s: u32 = 0; s < nr; s++) {
     store<u32>(ready_of(ctx, s), 0);
-    store<u64>(bounce_of(ctx, s), 0);
+    store<u64>(side_of(ctx, s), 0, SIDE_BOUNCE);
   }
   store<u32>(ctx + CX_REQS, load<u32>(ctx, CX_NR));
   store<u64>(ctx + CX_PROD, 0);
@@ -176,6 +181,10 @@ export function reqs_count(ctx: usize): u32 {
 export function ring_advance(ctx: usize): void {
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
   const ring = ring_of(ctx);
+  // Nothing ready at commit: nothing to do (the common case after a batch of
+  // requests that did not complete inline). Same test as the re-check below.
+  const c = atomic.load<u64>(ctx + CX_COMMIT);
+  if (atomic.load<u32>(ready_of(ctx, <u32>(c % nr))) != <u32>(c + 1)) return;
   while (true) {
     // Try-lock: pairs with the atomic store that releases it below.
     if (atomic.cmpxchg<u32>(ctx + CX_COMMIT_LOCK, 0, 1) != 0) return;
@@ -210,23 +219,30 @@ export function ring_advance(ctx: usize): void {
  * block still parked in the slot belonged to an earlier event that a user-space
  * reaper consumed without io_getevents; it is freed here.
  */
-export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32): void {
+export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32, advance: bool): void {
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
   const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
   const slot = <u32>(p % nr);
+  const side = side_of(ctx, slot);
   // Ownership of a slot's bounce block moves by xchg of the {addr, size} word:
   // pairs with ring_reap's xchg, so a block is freed by exactly one thread even
-  // if user space moves head while io_getevents runs.
-  const stale = atomic.xchg<u64>(bounce_of(ctx, slot), (<u64>bounce_size << 32) | <u64>bounce);
-  if (<u32>stale != 0) kfree(<u32>stale, <u32>(stale >> 32));
+  // if user space moves head while io_getevents runs. Nothing to move (the
+  // common case): no xchg.
+  if (bounce != 0 || atomic.load<u64>(side + SIDE_BOUNCE) != 0) {
+    const stale = atomic.xchg<u64>(side + SIDE_BOUNCE, (<u64>bounce_size << 32) | <u64>bounce);
+    if (<u32>stale != 0) kfree(<u32>stale, <u32>(stale >> 32));
+  }
+  store<u32>(side, cookie, SIDE_COOKIE);
+  store<u32>(side, cpu, SIDE_CPU);
   const ev = event_at(ring_of(ctx), slot);
   store<u64>(ev, data, EV_DATA);
   store<u64>(ev, obj, EV_OBJ);
   store<i64>(ev, res, EV_RES);
   store<i64>(ev, res2, EV_RES2);
-  // Release: the event is written before it is marked; pairs with ring_advance's load.
+  // Release: the event (and its side entry) are written before it is marked;
+  // pairs with ring_advance's load.
   atomic.store<u32>(ready_of(ctx, slot), <u32>(p + 1));
-  ring_advance(ctx);
+  if (advance) ring_advance(ctx);
 }
 
 // ---------------------------------------------------------------------------
@@ -252,10 +268,17 @@ export function ring_reap(ctx: usize, out: usize, max: u32): u32 {
   let n: u32 = 0;
   while (head != tail && n < max) {
     const rec = out + <usize>n * REAP_REC_SIZE;
-    memory.copy(rec, event_at(ring, head), IO_EVENT_SIZE);
-    const b = atomic.xchg<u64>(bounce_of(ctx, head), 0); // pairs with ring_publish's xchg
+    const ev = event_at(ring, head); // four words, not a memory.copy call
+    store<u64>(rec, load<u64>(ev, EV_DATA), EV_DATA);
+    store<u64>(rec, load<u64>(ev, EV_OBJ), EV_OBJ);
+    store<u64>(rec, load<u64>(ev, EV_RES), EV_RES);
+    store<u64>(rec, load<u64>(ev, EV_RES2), EV_RES2);
+    const side = side_of(ctx, head);
+    const b = atomic.load<u64>(side + SIDE_BOUNCE) != 0 ? atomic.xchg<u64>(side + SIDE_BOUNCE, 0) : 0; // pairs with ring_publish's xchg
     store<u32>(rec, <u32>b, REAP_BOUNCE);
     store<u32>(rec, <u32>(b >> 32), REAP_BOUNCE_SIZE);
+    store<u32>(rec, load<u32>(side, SIDE_COOKIE), REAP_COOKIE);
+    store<u32>(rec, load<u32>(side, SIDE_CPU), REAP_CPU);
     head = head + 1 == nr ? 0 : head + 1;
     n++;
   }
@@ -281,7 +304,7 @@ export function ring_pending(ctx: usize): u32 {
 export function ring_free_bounces(ctx: usize): void {
   const nr = load<u32>(ctx, CX_RING_NR);
   for (let s: u32 = 0; s < nr; s++) {
-    const b = atomic.xchg<u64>(bounce_of(ctx, s), 0);
+    const b = atomic.xchg<u64>(side_of(ctx, s) + SIDE_BOUNCE, 0);
     if (<u32>b != 0) kfree(<u32>b, <u32>(b >> 32));
   }
 }

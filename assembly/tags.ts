@@ -3,7 +3,8 @@
  *
  * Each context owns ids [0, nr). Free ids live in:
  *   - a per-cpu cache of up to cache_size (= 2 x batch) slots. The owning cpu
- *     pushes and pops at its private `top`; any slot may be emptied by a thief;
+ *     pushes and pops at its private `top` (a plain word only it uses); any
+ *     slot may be emptied by a thief, who scans them all;
  *   - a global Treiber stack (CX_TAG_HEAD, links in tags_next[]), from which a
  *     cpu with an empty cache takes `batch` ids at a time, and to which a full
  *     cache gives back `batch` ids in one chain;
@@ -90,11 +91,11 @@ function cache_pop(pc: usize): u32 {
     // Pairs with thieves' xchg on the same slot: exactly one of us gets the id.
     const t = atomic.xchg<u32>(pc + PC_SLOTS + (top << 2), TAG_EMPTY);
     if (t != TAG_EMPTY) {
-      atomic.store<u32>(pc + PC_TOP, top);
+      store<u32>(pc, top, PC_TOP);
       return t;
     }
   }
-  atomic.store<u32>(pc + PC_TOP, 0);
+  store<u32>(pc, 0, PC_TOP);
   return TAG_EMPTY;
 }
 
@@ -116,7 +117,7 @@ function cache_flush(ctx: usize, pc: usize, batch: u32): void {
     last = t;
     moved++;
   }
-  atomic.store<u32>(pc + PC_TOP, top);
+  store<u32>(pc, top, PC_TOP);
   if (first != TAG_EMPTY) global_push_chain(ctx, first, last);
 }
 
@@ -130,7 +131,7 @@ function cache_push(ctx: usize, pc: usize, id: u32): void {
   }
   // Release: pairs with the xchg of a thief or of our own later pop.
   atomic.store<u32>(pc + PC_SLOTS + (top << 2), id);
-  atomic.store<u32>(pc + PC_TOP, top + 1);
+  store<u32>(pc, top + 1, PC_TOP);
 }
 
 /** Move up to `batch` ids from the global stack into the (empty) own cache; return one of them. */
@@ -145,7 +146,7 @@ function refill_from_global(ctx: usize, pc: usize): u32 {
     atomic.store<u32>(pc + PC_SLOTS + (top << 2), t);
     top++;
   }
-  atomic.store<u32>(pc + PC_TOP, top);
+  store<u32>(pc, top, PC_TOP);
   return got;
 }
 
@@ -179,7 +180,7 @@ function steal_tags(ctx: usize, cpu: u32, pc: usize): u32 {
     }
     if (got != TAG_EMPTY) break;
   }
-  atomic.store<u32>(pc + PC_TOP, top);
+  store<u32>(pc, top, PC_TOP);
   return got;
 }
 
@@ -216,7 +217,7 @@ export function tags_drain_cpu(ctx: usize, cpu: u32): void {
     const t = atomic.xchg<u32>(pc + PC_SLOTS + (s << 2), TAG_EMPTY);
     if (t != TAG_EMPTY) global_push_chain(ctx, t, t);
   }
-  atomic.store<u32>(pc + PC_TOP, 0);
+  store<u32>(pc, 0, PC_TOP);
 }
 
 /** Count free ids (global stack + every cache). Exact only when no cpu is allocating. */

@@ -14,7 +14,7 @@ import * as L from '../assembly/layout';
 import * as E from '../assembly/errno';
 import type { Core } from './core';
 import { BufferRegistry, bytesOf, isView, isSAB } from './buffers';
-import { waitUntil, waitUntilAsync } from './wait';
+import { waitUntil, waitUntilAsync, spinFor, SPIN_US } from './wait';
 
 /** An I/O control block, as libaio's struct iocb. */
 export interface Iocb {
@@ -62,33 +62,46 @@ const KEY_ID_SPAN = 2 ** L.KEY_ID_BITS;
 const MAX_KEY = KEY_ID_SPAN * (L.KIOCB_GEN_MASK + 1) - 1;
 const U64_MAX = (1n << 64n) - 1n;
 
-interface Pending {
-  iocb: Iocb;
-  key: number;
-  data: bigint;
-  /** Views to fill from the bounce block at reap: [view, offset in bounce]. */
-  copies?: Array<[Uint8Array, number]>;
-}
 
-/**
- * This thread's knowledge of one context. `pending` is indexed by the
- * request's id; an id is reused as soon as its request completes, maybe
- * before its event is reaped, so an entry it displaces moves to `older`,
- * keyed by the full aio_key. Entries of events reaped elsewhere (another
- * thread, or straight from the ring) are never claimed here: `older` drops
- * its oldest entries once it holds more than this context has requests.
- */
+/** This thread's knowledge of one context. */
 interface CtxLocal {
   id: number;
   slot: number;
   gen: number;
   base: number;
   nr: number;
-  pending: (Pending | undefined)[];
-  older: Map<number, Pending>;
 }
 
-interface Seg { kind: number; ref: number; off: number; len: number }
+/**
+ * Requests this thread submitted and has not reaped, by cookie. A request's
+ * cookie travels with it through the kernel (KI_COOKIE) and comes back beside
+ * its event (the ring's side entry), so the submitting thread finds its iocb
+ * object in O(1), as the kernel finds the user's iocb through io_event.obj.
+ * Cookies go round a ring as large as aio_max_nr (at least 65536, at most
+ * 2^22): an entry is reused only after that many later submissions from this
+ * thread, and a thread cannot have more requests outstanding than aio_max_nr.
+ * An event reaped elsewhere (another thread, the ring) leaves its entry to be
+ * overwritten; an event whose entry is gone carries { aio_key, aio_data }.
+ * The entries are parallel arrays (no object per request).
+ */
+class PendingRing {
+  readonly size: number;
+  readonly iocb: (Iocb | undefined)[];
+  readonly key: Float64Array;
+  readonly data: bigint[];
+  /** Views to fill from the bounce block at reap, by cookie: [view, offset in bounce]. */
+  readonly copies = new Map<number, Array<[Uint8Array, number]>>();
+  next = 0;
+
+  constructor(aioMaxNr: number) {
+    let n = 65536;
+    while (n < aioMaxNr && n < 1 << 22) n *= 2;
+    this.size = n;
+    this.iocb = new Array<Iocb | undefined>(n).fill(undefined);
+    this.key = new Float64Array(n);
+    this.data = new Array<bigint>(n).fill(0n);
+  }
+}
 
 /** Split a context id (gen * MAX_CTX + slot). undefined if it cannot be one. */
 function splitCtx(ctx: unknown): [number, number] | undefined {
@@ -100,15 +113,28 @@ function splitCtx(ctx: unknown): [number, number] | undefined {
 }
 
 export class Syscalls {
+  /**
+   * How long io_getevents spins on the ring before it sleeps (microseconds; default 50).
+   * A reaper whose events arrive within it wakes in well under a microsecond
+   * instead of after a futex wake; 0 sleeps at once. Per thread.
+   */
+  reapSpinUs = SPIN_US;
   /** @internal */
   readonly core: Core;
   /** @internal */
   readonly buffers: BufferRegistry;
   private readonly locals = new Map<number, CtxLocal>();
+  private readonly pending: PendingRing;
+  /** @internal Views over kernel memory made by k.buffer(), with their addresses. */
+  readonly memViews = new WeakMap<ArrayBufferView, number>();
+  private lastCtx: CtxLocal | undefined;
+  /** Segments used by the last encode() (to avoid an object per iocb). */
+  private lastNseg = 0;
 
   constructor(core: Core) {
     this.core = core;
     this.buffers = new BufferRegistry(core);
+    this.pending = new PendingRing(core.u32[L.H_AIO_MAX_NR >> 2]);
   }
 
   // --- contexts -------------------------------------------------------------------
@@ -116,6 +142,13 @@ export class Syscalls {
   /** The context if it is live now (read straight from its table entry), else undefined. */
   /** @internal */
   ctxLocal(ctx: unknown): CtxLocal | undefined {
+    const u32 = this.core.u32;
+    const last = this.lastCtx;
+    if (last !== undefined && last.id === ctx) {
+      // The same context as last time: it only needs to be still live.
+      const a = L.CTX_OFF + last.slot * L.CTX_SIZE;
+      if (u32[(a + L.CX_STATE_GEN) >> 2] === L.CTX_LIVE && u32[(a + L.CX_STATE_GEN + 4) >> 2] === last.gen) return last;
+    }
     const sg = splitCtx(ctx);
     if (!sg) return undefined;
     const [slot, gen] = sg;
@@ -123,13 +156,15 @@ export class Syscalls {
     const a = L.CTX_OFF + slot * L.CTX_SIZE;
     if (c.u32[(a + L.CX_STATE_GEN + 4) >> 2] !== gen || c.u32[(a + L.CX_STATE_GEN) >> 2] !== L.CTX_LIVE) {
       this.locals.delete(ctx as number);
+      if (this.lastCtx?.id === ctx) this.lastCtx = undefined;
       return undefined;
     }
     let l = this.locals.get(ctx as number);
     if (!l) {
-      l = { id: ctx as number, slot, gen, base: c.u32[(a + L.CX_ID_BASE) >> 2], nr: c.u32[(a + L.CX_NR) >> 2], pending: [], older: new Map() };
+      l = { id: ctx as number, slot, gen, base: c.u32[(a + L.CX_ID_BASE) >> 2], nr: c.u32[(a + L.CX_NR) >> 2], };
       this.locals.set(ctx as number, l);
     }
+    this.lastCtx = l;
     return l;
   }
 
@@ -208,27 +243,26 @@ export class Syscalls {
     if (n === 0) return 0;
     if (iocbs === null || typeof iocbs !== 'object') return -E.EFAULT;
     const core = this.core;
+    const pend = this.pending;
     let done = 0;
     let busyRetries = 0;
     while (done < n) {
       let k = 0;
       let segs = 0;
       let jsErr = 0;
-      const staged: (Pending | undefined)[] = [];
       while (done + k < n && k < L.SUB_MAX_BATCH) {
         const rec = core.scratch + k * L.SUB_REC_SIZE;
         const e = this.encode(iocbs[done + k], rec, segs);
-        if (typeof e === 'number') {
+        if (e < 0) {
           jsErr = e;
           break;
         }
-        if (segs + e.nseg > L.SUB_MAX_SEGS) {
-          this.freeBounce(rec);
+        if (segs + this.lastNseg > L.SUB_MAX_SEGS) {
+          this.unstage(rec);
           if (k === 0) jsErr = -E.EINVAL;
           break;
         }
-        segs += e.nseg;
-        staged.push(e.pending);
+        segs += this.lastNseg;
         k++;
       }
       let r = 0;
@@ -236,20 +270,16 @@ export class Syscalls {
       const ok = r > 0 ? r : 0;
       const stop = core.scratch + ok * L.SUB_REC_SIZE;
       const busy = ok < k && core.u32[(stop + L.SUB_OUT_GEN) >> 2] === 0 && core.i32[(stop + L.SUB_OUT_ID) >> 2] === -E.EBUSY;
+      const u32 = core.u32;
       for (let j = 0; j < k; j++) {
         const rec = core.scratch + j * L.SUB_REC_SIZE;
         if (j < ok) {
-          const gid = core.u32[(rec + L.SUB_OUT_ID) >> 2];
-          const key = core.u32[(rec + L.SUB_OUT_GEN) >> 2] * KEY_ID_SPAN + gid;
-          const p = staged[j]!;
-          p.key = key;
-          p.iocb.aio_key = key;
-          const idx = gid - c.base;
-          const prev = c.pending[idx];
-          if (prev !== undefined) this.keepOlder(c, prev);
-          c.pending[idx] = p;
+          const key = u32[(rec + L.SUB_OUT_GEN) >> 2] * KEY_ID_SPAN + u32[(rec + L.SUB_OUT_ID) >> 2];
+          const cookie = u32[(rec + L.SUB_COOKIE) >> 2];
+          pend.key[cookie] = key;
+          pend.iocb[cookie]!.aio_key = key;
         } else {
-          this.freeBounce(rec);
+          this.unstage(rec);
         }
       }
       if (busy && busyRetries++ < 2000) {
@@ -268,14 +298,12 @@ export class Syscalls {
     return done;
   }
 
-  private keepOlder(c: CtxLocal, p: Pending): void {
-    c.older.set(p.key, p);
-    if (c.older.size > c.nr + 64) {
-      for (const key of c.older.keys()) {
-        c.older.delete(key);
-        if (c.older.size <= c.nr) break;
-      }
-    }
+  /** Undo an encoded record that was not submitted: its bounce block and pending entry. */
+  private unstage(rec: number): void {
+    this.freeBounce(rec);
+    const cookie = this.core.u32[(rec + L.SUB_COOKIE) >> 2];
+    this.pending.iocb[cookie] = undefined;
+    this.pending.copies.delete(cookie);
   }
 
   private freeBounce(rec: number): void {
@@ -287,61 +315,91 @@ export class Syscalls {
 
   /**
    * Check one iocb (S2: malformed -> -EFAULT; reserved field, negative offset,
-   * bad size -> -EINVAL) and write its record. Returns -errno, or the record's
-   * segment count and its pending entry.
+   * bad size -> -EINVAL), write its record and its pending entry. Returns 0 or
+   * -errno (the record's segment count is left in lastNseg).
    */
-  private encode(iocb: Iocb | null | undefined, rec: number, segFirst: number): number | { nseg: number; pending: Pending } {
+  private encode(iocb: Iocb | null | undefined, rec: number, segFirst: number): number {
     const core = this.core;
     const { u32, i32, f64, u64 } = core;
-    core.u32[(rec + L.SUB_BOUNCE) >> 2] = 0;
-    core.u32[(rec + L.SUB_BOUNCE_SIZE) >> 2] = 0;
+    u32[(rec + L.SUB_BOUNCE) >> 2] = 0;
+    u32[(rec + L.SUB_BOUNCE_SIZE) >> 2] = 0;
     if (iocb === null || typeof iocb !== 'object' || Object.isFrozen(iocb)) return -E.EFAULT;
     const op = iocb.aio_lio_opcode;
-    const opcode = typeof op === 'number' && Number.isInteger(op) && op >= 0 && op <= 0xffff ? op : 0xffff;
-    if (iocb.aio_reserved2 !== undefined && iocb.aio_reserved2 !== 0) return -E.EINVAL;
-    const rwf = iocb.aio_rw_flags ?? 0;
-    if (typeof rwf !== 'number' || !Number.isInteger(rwf) || rwf < 0 || rwf > 0xffffffff) return -E.EINVAL;
-    if (rwf & ~L.RWF_SUPPORTED) return -E.EOPNOTSUPP;
-    const flags = iocb.aio_flags ?? 0;
-    if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) return -E.EINVAL;
-    if (flags & L.IOCB_FLAG_IOPRIO) {
-      const prio = iocb.aio_reqprio ?? 0;
-      if (typeof prio !== 'number' || !Number.isInteger(prio) || prio < 0 || prio >> 13 > 3) return -E.EINVAL;
+    const opcode = typeof op === 'number' && op >= 0 && op <= 0xffff && Number.isInteger(op) ? op : 0xffff;
+    const r2 = iocb.aio_reserved2;
+    if (r2 !== undefined && r2 !== 0) return -E.EINVAL;
+    let rwf = 0;
+    const rw = iocb.aio_rw_flags;
+    if (rw !== undefined) {
+      if (typeof rw !== 'number' || !Number.isInteger(rw) || rw < 0 || rw > 0xffffffff) return -E.EINVAL;
+      if (rw & ~L.RWF_SUPPORTED) return -E.EOPNOTSUPP;
+      rwf = rw;
+    }
+    let flags = 0;
+    const fl = iocb.aio_flags;
+    if (fl !== undefined) {
+      if (typeof fl !== 'number' || !Number.isInteger(fl) || fl < 0 || fl > 0xffffffff) return -E.EINVAL;
+      if (fl & L.IOCB_FLAG_IOPRIO) {
+        const prio = iocb.aio_reqprio ?? 0;
+        if (typeof prio !== 'number' || !Number.isInteger(prio) || prio < 0 || prio >> 13 > 3) return -E.EINVAL;
+      }
+      flags = fl;
     }
     let offset = 0;
     const o = iocb.aio_offset;
-    if (typeof o === 'bigint') {
+    if (typeof o === 'number') {
+      if (!Number.isSafeInteger(o) || o < 0) return -E.EINVAL;
+      offset = o;
+    } else if (typeof o === 'bigint') {
       if (o < 0n || o > 0x7fffffffffffffffn) return -E.EINVAL;
       offset = Number(o);
     } else if (o !== undefined) {
-      if (typeof o !== 'number' || !Number.isSafeInteger(o)) return -E.EINVAL;
-      if (o < 0) return -E.EINVAL;
-      offset = o;
+      return -E.EINVAL;
     }
-    let data = 0n;
+    let data: bigint;
     const d = iocb.aio_data as unknown;
     if (typeof d === 'bigint') data = d >= 0n && d <= U64_MAX ? d : BigInt.asUintN(64, d);
+    else if (d === undefined) data = 0n;
     else if (typeof d === 'number' && Number.isSafeInteger(d)) data = BigInt.asUintN(64, BigInt(d));
-    else if (d !== undefined) return -E.EINVAL;
+    else return -E.EINVAL;
     const fdv = iocb.aio_fildes;
-    const fd = typeof fdv === 'number' && Number.isInteger(fdv) && fdv >= -0x80000000 && fdv <= 0x7fffffff ? fdv : -1;
-    const rf = iocb.aio_resfd ?? 0;
-    const resfd = typeof rf === 'number' && Number.isInteger(rf) && rf >= -0x80000000 && rf <= 0x7fffffff ? rf : -1;
+    const fd = typeof fdv === 'number' && (fdv | 0) === fdv ? fdv : -1;
+    const rf = iocb.aio_resfd;
+    const resfd = rf === undefined ? 0 : typeof rf === 'number' && (rf | 0) === rf ? rf : -1;
 
     let nbytes = 0;
-    let views: Uint8Array[] = [];
+    let nseg = 0;
+    let copies: Array<[Uint8Array, number]> | undefined;
     const buf = iocb.aio_buf;
     if (opcode === L.IOCB_CMD_PREAD || opcode === L.IOCB_CMD_PWRITE) {
       const nb = iocb.aio_nbytes;
       if (buf === undefined || buf === null) {
         if (nb !== undefined && nb !== 0) return typeof nb === 'number' && nb < 0 ? -E.EINVAL : -E.EFAULT;
       } else {
-        if (!isView(buf)) return -E.EFAULT;
-        const v = bytesOf(buf);
+        if (!ArrayBuffer.isView(buf)) return -E.EFAULT;
+        const v = buf instanceof Uint8Array ? buf : bytesOf(buf);
         const want = nb === undefined ? v.length : nb;
         if (typeof want !== 'number' || !Number.isInteger(want) || want < 0 || want > v.length) return -E.EINVAL;
         nbytes = want;
-        if (want > 0) views = [want === v.length ? v : v.subarray(0, want)];
+        if (want > 0) {
+          const seg = core.scratch + L.SCRATCH_SEGS + segFirst * L.SEG_SIZE;
+          // Fast path: kernel memory, zero copy. Views from k.buffer() are known
+          // by address (a WeakMap lookup is cheaper than .buffer + .byteOffset).
+          let addr = this.memViews.get(v);
+          if (addr === undefined && v.buffer === core.buffer) addr = v.byteOffset;
+          if (addr !== undefined) {
+            u32[(seg + L.SEG_KIND) >> 2] = L.BUF_MEM;
+            u32[(seg + L.SEG_REF) >> 2] = addr;
+            u32[(seg + L.SEG_OFF) >> 2] = 0;
+            u32[(seg + L.SEG_LEN) >> 2] = want;
+            nseg = 1;
+          } else {
+            const r = this.segments([want === v.length ? v : v.subarray(0, want)], opcode === L.IOCB_CMD_PWRITE, fd, rec, segFirst);
+            if (typeof r === 'number') return r;
+            nseg = r.nseg;
+            copies = r.copies;
+          }
+        }
       }
     } else if (opcode === L.IOCB_CMD_PREADV || opcode === L.IOCB_CMD_PWRITEV) {
       if (!Array.isArray(buf)) return -E.EFAULT;
@@ -349,6 +407,7 @@ export class Syscalls {
       if (typeof cnt !== 'number' || !Number.isInteger(cnt) || cnt < 0) return -E.EINVAL;
       if (cnt > L.UIO_MAXIOV) return -E.EINVAL;
       if (cnt > buf.length) return -E.EFAULT;
+      const views: Uint8Array[] = [];
       for (let i = 0; i < cnt; i++) {
         if (!isView(buf[i])) return -E.EFAULT;
         const v = bytesOf(buf[i]);
@@ -356,6 +415,12 @@ export class Syscalls {
         if (v.length > 0) views.push(v);
       }
       if (nbytes > 0x7fffffff) return -E.EINVAL;
+      if (views.length > 0) {
+        const r = this.segments(views, opcode === L.IOCB_CMD_PWRITEV, fd, rec, segFirst);
+        if (typeof r === 'number') return r;
+        nseg = r.nseg;
+        copies = r.copies;
+      }
     } else if (opcode === L.IOCB_CMD_POLL) {
       const ev = buf ?? 0;
       if (typeof ev !== 'number' || !Number.isInteger(ev) || ev < 0 || ev > 0xffff) return -E.EINVAL;
@@ -365,64 +430,13 @@ export class Syscalls {
       if ((buf !== undefined && buf !== null && buf !== 0) || (iocb.aio_nbytes ?? 0) !== 0 || offset !== 0 || rwf !== 0) return -E.EINVAL;
     }
 
-    // Segments (and a bounce block where the bytes cannot be moved in place).
-    let nseg = 0;
-    let copies: Array<[Uint8Array, number]> | undefined;
-    if (views.length > 0) {
-      const write = opcode === L.IOCB_CMD_PWRITE || opcode === L.IOCB_CMD_PWRITEV;
-      const segs: Seg[] = [];
-      let ft = -1;
-      let obj = 0;
-      const needsFd = views.some((v) => isSAB(v.buffer));
-      if (needsFd) {
-        const t = core.x.fd_type(fd);
-        if (t >= 0) {
-          ft = t & 15;
-          obj = t >> 4;
-        }
-      }
-      const isBlock = ft === L.FT_BLOCK;
-      const inMem = (v: Uint8Array) => v.buffer === core.buffer;
-      // Pipes copy inside the kernel: any view outside kernel memory bounces the whole request.
-      const pipeBounce = ft !== L.FT_BLOCK && !views.every(inMem);
-      let bounceSize = 0;
-      for (const v of views) if (pipeBounce || (!inMem(v) && !(isBlock && isSAB(v.buffer)))) bounceSize += v.length;
-      let bounce = 0;
-      if (bounceSize > 0) {
-        bounce = core.x.kmalloc(bounceSize);
-        if (!bounce) return -E.ENOMEM;
-        u32[(rec + L.SUB_BOUNCE) >> 2] = bounce;
-        u32[(rec + L.SUB_BOUNCE_SIZE) >> 2] = bounceSize;
-      }
-      let at = 0;
-      for (const v of views) {
-        if (!pipeBounce && inMem(v)) {
-          segs.push({ kind: L.BUF_MEM, ref: v.byteOffset, off: 0, len: v.length });
-        } else if (isBlock && isSAB(v.buffer)) {
-          segs.push({ kind: L.BUF_SAB, ref: this.buffers.idFor(obj, v.buffer as SharedArrayBuffer), off: v.byteOffset, len: v.length });
-        } else {
-          // Bounced: this piece lives at bounce + at.
-          if (write) core.u8.set(v, bounce + at);
-          else if (pipeBounce && isSAB(v.buffer)) {
-            segs.push({ kind: L.BUF_SAB, ref: this.buffers.idFor(-1, v.buffer as SharedArrayBuffer), off: v.byteOffset, len: v.length });
-            at += v.length;
-            continue;
-          } else (copies ??= []).push([v, at]);
-          segs.push({ kind: L.BUF_MEM, ref: bounce + at, off: 0, len: v.length });
-          at += v.length;
-        }
-      }
-      nseg = segs.length;
-      let s = core.scratch + L.SCRATCH_SEGS + segFirst * L.SEG_SIZE;
-      for (const g of segs) {
-        if (s + L.SEG_SIZE > core.scratch + L.SCRATCH_SIZE) break; // caller rejects the batch by count
-        u32[(s + L.SEG_KIND) >> 2] = g.kind;
-        u32[(s + L.SEG_REF) >> 2] = g.ref;
-        u32[(s + L.SEG_OFF) >> 2] = g.off;
-        u32[(s + L.SEG_LEN) >> 2] = g.len;
-        s += L.SEG_SIZE;
-      }
-    }
+    const pend = this.pending;
+    const cookie = pend.next;
+    pend.next = cookie + 1 === pend.size ? 0 : cookie + 1;
+    pend.iocb[cookie] = iocb;
+    pend.data[cookie] = data;
+    if (copies !== undefined) pend.copies.set(cookie, copies);
+    else if (pend.copies.size > 0) pend.copies.delete(cookie);
     u32[(rec + L.SUB_OPCODE) >> 2] = opcode;
     i32[(rec + L.SUB_FD) >> 2] = fd;
     u32[(rec + L.SUB_NBYTES) >> 2] = nbytes;
@@ -433,7 +447,79 @@ export class Syscalls {
     u32[(rec + L.SUB_RW_FLAGS) >> 2] = rwf;
     u32[(rec + L.SUB_NSEG) >> 2] = nseg;
     u32[(rec + L.SUB_SEG_FIRST) >> 2] = segFirst;
-    return { nseg, pending: { iocb, key: 0, data, copies } };
+    u32[(rec + L.SUB_COOKIE) >> 2] = cookie;
+    this.lastNseg = nseg;
+    return 0;
+  }
+
+  /**
+   * Segments for user buffers that are not all in kernel memory (see
+   * src/buffers.ts): SharedArrayBuffers on block devices go by registry id,
+   * anything else through a bounce block. Writes copy into the bounce now;
+   * reads list where to copy out at reap.
+   */
+  private segments(views: Uint8Array[], write: boolean, fd: number, rec: number, segFirst: number): number | { nseg: number; copies?: Array<[Uint8Array, number]> } {
+    const core = this.core;
+    const { u32 } = core;
+    const isShared = (b: ArrayBufferLike) => !(b instanceof ArrayBuffer) && isSAB(b);
+    let ft = -1;
+    let obj = 0;
+    if (views.some((v) => v.buffer !== core.buffer && isShared(v.buffer))) {
+      const t = core.x.fd_type(fd);
+      if (t >= 0) {
+        ft = t & 15;
+        obj = t >> 4;
+      }
+    }
+    const isBlock = ft === L.FT_BLOCK;
+    const inMem = (v: Uint8Array) => v.buffer === core.buffer;
+    // Pipes copy inside the kernel: any view outside kernel memory bounces the whole request.
+    const pipeBounce = ft !== L.FT_BLOCK && !views.every(inMem);
+    let bounceSize = 0;
+    for (const v of views) if (pipeBounce || (!inMem(v) && !(isBlock && isShared(v.buffer)))) bounceSize += v.length;
+    let bounce = 0;
+    if (bounceSize > 0) {
+      bounce = core.x.kmalloc(bounceSize);
+      if (!bounce) return -E.ENOMEM;
+      u32[(rec + L.SUB_BOUNCE) >> 2] = bounce;
+      u32[(rec + L.SUB_BOUNCE_SIZE) >> 2] = bounceSize;
+    }
+    let copies: Array<[Uint8Array, number]> | undefined;
+    let at = 0;
+    let s = core.scratch + L.SCRATCH_SEGS + segFirst * L.SEG_SIZE;
+    const end = core.scratch + L.SCRATCH_SIZE;
+    let nseg = 0;
+    const put = (kind: number, ref: number, off: number, len: number) => {
+      if (s + L.SEG_SIZE <= end) {
+        u32[(s + L.SEG_KIND) >> 2] = kind;
+        u32[(s + L.SEG_REF) >> 2] = ref;
+        u32[(s + L.SEG_OFF) >> 2] = off;
+        u32[(s + L.SEG_LEN) >> 2] = len;
+      }
+      s += L.SEG_SIZE;
+      nseg++; // the caller rejects a batch whose segments overflow scratch, by count
+    };
+    for (const v of views) {
+      if (!pipeBounce && inMem(v)) {
+        put(L.BUF_MEM, v.byteOffset, 0, v.length);
+      } else if (isBlock && isShared(v.buffer)) {
+        put(L.BUF_SAB, this.buffers.idFor(obj, v.buffer as SharedArrayBuffer), v.byteOffset, v.length);
+      } else {
+        // Bounced: this piece lives at bounce + at.
+        if (write) {
+          core.u8.set(v, bounce + at);
+        } else if (pipeBounce && isShared(v.buffer)) {
+          put(L.BUF_SAB, this.buffers.idFor(-1, v.buffer as SharedArrayBuffer), v.byteOffset, v.length);
+          at += v.length;
+          continue;
+        } else {
+          (copies ??= []).push([v, at]);
+        }
+        put(L.BUF_MEM, bounce + at, 0, v.length);
+        at += v.length;
+      }
+    }
+    return { nseg, copies };
   }
 
   // --- io_cancel --------------------------------------------------------------------
@@ -458,19 +544,17 @@ export class Syscalls {
 
   // --- io_getevents ---------------------------------------------------------------
 
-  private checkGetevents(ctx: number, min_nr: number, nr: number, events: unknown, timeout: unknown): number | [CtxLocal, number | null] {
-    const c = this.ctxLocal(ctx);
-    if (!c) return -E.EINVAL;
+  /** -errno if the arguments are wrong, else 0 (S4). */
+  private checkGetevents(min_nr: number, nr: number, events: unknown, timeout: unknown): number {
     if (typeof min_nr !== 'number' || typeof nr !== 'number' || !Number.isInteger(min_nr) || !Number.isInteger(nr)) return -E.EINVAL;
     if (min_nr < 0 || min_nr > nr) return -E.EINVAL;
-    if (events !== undefined && events !== null && !Array.isArray(events)) return -E.EFAULT;
-    if ((events === undefined || events === null) && nr > 0) return -E.EFAULT;
-    let t: number | null = null;
-    if (timeout !== undefined && timeout !== null) {
-      if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) return -E.EINVAL;
-      t = timeout;
+    if (events === undefined || events === null) {
+      if (nr > 0) return -E.EFAULT;
+    } else if (!Array.isArray(events)) {
+      return -E.EFAULT;
     }
-    return [c, t];
+    if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) return -E.EINVAL;
+    return 0;
   }
 
   /** One pass: move up to `max` events into `out` from `at`. Count, or -EINVAL (context gone). */
@@ -492,37 +576,47 @@ export class Syscalls {
       contended = 0;
       if (r < 0) return got > 0 ? got : r;
       if (r === 0) break;
-      this.decode(c, r, out, at + got);
+      this.decode(r, out, at + got);
       got += r;
       if (r < want) break;
     }
     return got;
   }
 
-  private decode(c: CtxLocal, n: number, out: IoEvent[], at: number): void {
+  private decode(n: number, out: IoEvent[], at: number): void {
     const core = this.core;
     const { u32, u64, u8 } = core;
     for (let i = 0; i < n; i++) {
       const rec = core.scratch + i * L.REAP_REC_SIZE;
       const lo = u32[(rec + L.EV_OBJ) >> 2];
       const key = u32[(rec + L.EV_OBJ + 4) >> 2] * 0x100000000 + lo;
-      const res = core.readI64(rec + L.EV_RES);
-      const res2 = core.readI64(rec + L.EV_RES2);
+      const res = u32[(rec + L.EV_RES) >> 2] + core.i32[(rec + L.EV_RES + 4) >> 2] * 0x100000000;
+      const res2 = u32[(rec + L.EV_RES2) >> 2] + core.i32[(rec + L.EV_RES2 + 4) >> 2] * 0x100000000;
       const bounce = u32[(rec + L.REAP_BOUNCE) >> 2];
-      const idx = (lo & L.KEY_ID_MASK) - c.base;
-      let p = idx >= 0 && idx < c.nr ? c.pending[idx] : undefined;
-      if (p !== undefined && p.key === key) c.pending[idx] = undefined;
-      else if ((p = c.older.get(key)) !== undefined) c.older.delete(key);
+      const pend = this.pending;
+      let obj: Iocb | undefined;
+      let cookie = -1;
+      if (u32[(rec + L.REAP_CPU) >> 2] === core.cpu) {
+        cookie = u32[(rec + L.REAP_COOKIE) >> 2];
+        obj = pend.key[cookie] === key ? pend.iocb[cookie] : undefined;
+      }
       let ev: IoEvent;
-      if (p !== undefined) {
-        if (bounce && p.copies && res > 0) {
-          for (const [v, off] of p.copies) {
-            const m = Math.min(v.length, res - off);
-            if (m <= 0) break;
-            v.set(u8.subarray(bounce + off, bounce + off + m));
+      if (obj !== undefined) {
+        pend.iocb[cookie] = undefined;
+        if (bounce) {
+          const copies = pend.copies.get(cookie);
+          if (copies !== undefined) {
+            pend.copies.delete(cookie);
+            if (res > 0) {
+              for (const [v, off] of copies) {
+                const m = Math.min(v.length, res - off);
+                if (m <= 0) break;
+                v.set(u8.subarray(bounce + off, bounce + off + m));
+              }
+            }
           }
         }
-        ev = { data: p.data, obj: p.iocb, res, res2 };
+        ev = { data: pend.data[cookie], obj, res, res2 };
       } else {
         const data = u64[(rec + L.EV_DATA) >> 3];
         ev = { data, obj: { aio_key: key, aio_data: data } as Iocb, res, res2 };
@@ -549,29 +643,39 @@ export class Syscalls {
    * min_nr 0 returns at once. Blocks the calling thread.
    */
   io_getevents(ctx: number, min_nr: number, nr: number, events: IoEvent[], timeoutMs?: number | null): number {
-    const chk = this.checkGetevents(ctx, min_nr, nr, events, timeoutMs);
-    if (typeof chk === 'number') return chk;
-    const [c, timeout] = chk;
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
-    let got = 0;
+    const c = this.ctxLocal(ctx);
+    if (!c) return -E.EINVAL;
+    const bad = this.checkGetevents(min_nr, nr, events, timeoutMs);
+    if (bad) return bad;
+    let got = this.reapInto(c, events, 0, nr);
+    if (got < 0 || got >= min_nr || got === nr || timeoutMs === 0) return got;
+    const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) return got;
+      this.waitEvents(c, left === Infinity ? null : left);
       const r = this.reapInto(c, events, got, nr - got);
       if (r < 0) return got > 0 ? got : r;
       got += r;
       if (got >= min_nr || got === nr) return got;
-      const left = deadline - performance.now();
-      if (left <= 0) return got;
-      this.waitEvents(c, left === Infinity ? null : left);
     }
   }
 
   private waitEvents(c: CtxLocal, timeout: number | null): void {
-    const i32 = this.core.i32;
+    const { i32, u32 } = this.core;
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;
+    // Spin first, watching only head and tail: a spinning reaper needs no
+    // wake-up, so it does not register as a waiter (no shared write on the
+    // producer's path). Liveness is checked before sleeping.
+    const ring = u32[(a + L.CX_RING) >> 2];
+    const nr = u32[(a + L.CX_RING_NR) >> 2];
+    const head = (ring + L.RING_HEAD) >> 2;
+    const tail = (ring + L.RING_TAIL) >> 2;
+    if (spinFor(() => Atomics.load(u32, head) % nr !== Atomics.load(u32, tail) % nr, timeout === null ? this.reapSpinUs : Math.min(this.reapSpinUs, timeout * 1000))) return;
     const waiters = (a + L.CX_WAITERS) >> 2;
     Atomics.add(i32, waiters, 1); // pairs with ring_advance's load of waiters after it moves tail
     try {
-      waitUntil(i32, (a + L.CX_WAKE) >> 2, () => this.ringHasEvents(c), timeout);
+      waitUntil(i32, (a + L.CX_WAKE) >> 2, () => this.ringHasEvents(c), timeout, 0);
     } finally {
       Atomics.sub(i32, waiters, 1);
     }
@@ -583,10 +687,11 @@ export class Syscalls {
    */
   async io_getevents_async(ctx: number, min_nr: number, nr: number, timeoutMs?: number | null): Promise<IoEvent[] | number> {
     const events: IoEvent[] = [];
-    const chk = this.checkGetevents(ctx, min_nr, nr, events, timeoutMs);
-    if (typeof chk === 'number') return chk;
-    const [c, timeout] = chk;
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    const c = this.ctxLocal(ctx);
+    if (!c) return -E.EINVAL;
+    const bad = this.checkGetevents(min_nr, nr, events, timeoutMs);
+    if (bad) return bad;
+    const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     const i32 = this.core.i32;
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;
     for (;;) {
@@ -597,7 +702,7 @@ export class Syscalls {
       if (left <= 0) return events;
       Atomics.add(i32, (a + L.CX_WAITERS) >> 2, 1);
       try {
-        await waitUntilAsync(i32, (a + L.CX_WAKE) >> 2, () => this.ringHasEvents(c), left === Infinity ? null : left);
+        await waitUntilAsync(i32, (a + L.CX_WAKE) >> 2, () => this.ringHasEvents(c), left === Infinity ? null : left, this.reapSpinUs);
       } finally {
         Atomics.sub(i32, (a + L.CX_WAITERS) >> 2, 1);
       }

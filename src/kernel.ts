@@ -273,6 +273,24 @@ export class Kernel extends Syscalls {
     return `/dev/${name}`;
   }
 
+  /**
+   * Create a null device: reads and writes complete at once, in the submitting
+   * thread, with res = nbytes and no data moved; fsync completes with 0. It has
+   * no thread and keeps no statistics. For measuring the kernel path alone.
+   */
+  nulldev(name: string): string {
+    if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
+    if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
+      throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
+    }
+    const core = this.core;
+    const len = core.putString(name);
+    const dev = core.x.device_create(L.DT_NULL, 0, 0, 1, 0, core.scratch, len);
+    if (dev < 0) throw systemError(-dev, 'nulldev', `/dev/${name}`);
+    this.#devices.set(name, dev);
+    return `/dev/${name}`;
+  }
+
   #findDevice(path: unknown): number {
     if (typeof path !== 'string' || !path.startsWith('/dev/')) return -1;
     const name = path.slice(5);
@@ -331,6 +349,7 @@ export class Kernel extends Syscalls {
     if (!addr) throw systemError(E.ENOMEM, 'buffer');
     const view = new Uint8Array(this.core.buffer, addr, size);
     this.#buffers.register(view, [addr, size]);
+    this.memViews.set(view, addr);
     return view;
   }
 
@@ -400,7 +419,7 @@ export class Kernel extends Syscalls {
     });
     for (let dev = 0; dev < L.MAX_DEVS; dev++) {
       const d = L.DEV_OFF + dev * L.DEV_SIZE;
-      if (core.u32[(d + L.D_TYPE) >> 2] === L.DT_NONE) continue;
+      if (core.u32[(d + L.D_TYPE) >> 2] !== L.DT_RAMDISK) continue;
       Atomics.store(core.i32, (d + L.D_STATE) >> 2, L.DS_STOP);
       Atomics.add(core.i32, (d + L.D_DOORBELL) >> 2, 1);
       Atomics.notify(core.i32, (d + L.D_DOORBELL) >> 2);

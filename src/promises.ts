@@ -52,7 +52,9 @@ export class AioContext {
   #queued: Op[] = [];
   #flushScheduled = false;
   #inflight = new Map<Iocb, Op>();
-  #reaping = false;
+  /** The one reaper loop, while it runs; it settles when nothing is in flight. */
+  #reaper: Promise<void> | undefined;
+  #closed = false;
   #closing: Promise<void> | undefined;
   #listeners = new Set<(ev: IoEvent | null) => void>();
   #seq = 0n;
@@ -120,7 +122,7 @@ export class AioContext {
       this.#listeners.delete(listener);
       return { value: undefined, done: true };
     };
-    if (this.#closing) listener(null);
+    if (this.#closed) listener(null);
     const it: AsyncIterableIterator<IoEvent> = {
       next: async () => {
         while (buffered.length === 0) await new Promise<void>((r) => (wake = r));
@@ -145,10 +147,13 @@ export class AioContext {
    * signal fired), then destroy the kernel context. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      for (const op of this.#queued.splice(0)) this.#settle(op, undefined, systemError(E.ECANCELED, op.syscall));
-      for (const iocb of this.#inflight.keys()) this.#k.io_cancel(this.id, iocb);
-      while (this.#inflight.size > 0) await this.#reapOnce();
+    if (this.#closing) return this.#closing;
+    this.#closed = true; // before anything awaits: no new submission from here on
+    for (const op of this.#queued.splice(0)) this.#settle(op, undefined, systemError(E.ECANCELED, op.syscall));
+    for (const iocb of this.#inflight.keys()) this.#k.io_cancel(this.id, iocb);
+    this.#closing = (async () => {
+      // Cancelled requests still complete (with -ECANCELED) through the one reaper.
+      if (this.#inflight.size > 0) await this.#startReaper();
       for (const l of this.#listeners) l(null);
       await this.#k.io_destroy_async(this.id);
     })();
@@ -164,7 +169,7 @@ export class AioContext {
 
   #enqueue(iocb: Iocb, opts?: IoOptions): Promise<IoEvent> {
     const signal = opts?.signal;
-    if (this.#closing) return Promise.reject(systemError(E.EINVAL, 'io_submit'));
+    if (this.#closed) return Promise.reject(systemError(E.EINVAL, 'io_submit'));
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     iocb.aio_data ??= ++this.#seq;
     return new Promise<IoEvent>((resolve, reject) => {
@@ -219,20 +224,25 @@ export class AioContext {
       const bad = this.#queued.shift()!;
       this.#settle(bad, undefined, systemError(-n, 'io_submit'));
     }
-    if (this.#inflight.size > 0 && !this.#reaping) void this.#reapLoop();
+    if (this.#inflight.size > 0) void this.#startReaper();
   }
 
-  async #reapLoop(): Promise<void> {
-    this.#reaping = true;
-    try {
-      while (this.#inflight.size > 0 && !this.#closing) await this.#reapOnce();
-    } finally {
-      this.#reaping = false;
-    }
+  /** Start the reaper loop if it is not running; resolves when nothing is in flight. */
+  #startReaper(): Promise<void> {
+    // Cleared by .finally, which always runs after this assignment.
+    this.#reaper ??= this.#reapAll().finally(() => {
+      this.#reaper = undefined;
+    });
+    return this.#reaper;
+  }
+
+  /** The one reaper of this context: reap until nothing is in flight. */
+  async #reapAll(): Promise<void> {
+    while (this.#inflight.size > 0) await this.#reapOnce();
   }
 
   async #reapOnce(): Promise<void> {
-    const evs = await this.#k.io_getevents_async(this.id, 1, 256, this.#closing ? 1000 : null);
+    const evs = await this.#k.io_getevents_async(this.id, 1, 256, null);
     if (typeof evs === 'number') {
       // The context is gone under us: nothing can complete any more.
       for (const op of this.#inflight.values()) this.#settle(op, undefined, systemError(-evs, 'io_getevents'));

@@ -4,19 +4,27 @@
  * microseconds rather than after a futex round trip, then Atomics.wait.
  */
 
-/** Spin iterations before sleeping (each is one Atomics.load; a few microseconds in all). */
-export const SPIN_LOOPS = 2000;
+/** Default time a waiter spins before it sleeps, in microseconds. */
+export const SPIN_US = 50;
+
+/** Spin up to `us` microseconds for ready(). */
+export function spinFor(ready: () => boolean, us: number): boolean {
+  if (us <= 0) return false;
+  const end = performance.now() + us / 1000;
+  do {
+    for (let i = 0; i < 64; i++) if (ready()) return true;
+  } while (performance.now() < end);
+  return false;
+}
 
 /**
  * Block until `ready()` is true or `timeoutMs` passes (null: forever). `word` is
  * the index (in Int32 units) of the futex word the waker bumps and notifies;
- * `ready` must be re-checked after reading it. Returns ready().
+ * `ready` must be re-checked after reading it. Spins `spinUs` first. Returns ready().
  */
-export function waitUntil(i32: Int32Array, word: number, ready: () => boolean, timeoutMs: number | null, spin = SPIN_LOOPS): boolean {
+export function waitUntil(i32: Int32Array, word: number, ready: () => boolean, timeoutMs: number | null, spinUs = SPIN_US): boolean {
   if (ready()) return true;
-  for (let i = 0; i < spin; i++) {
-    if (ready()) return true;
-  }
+  if (spinFor(ready, timeoutMs === null ? spinUs : Math.min(spinUs, timeoutMs * 1000))) return true;
   const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
   for (;;) {
     const w = Atomics.load(i32, word);
@@ -47,11 +55,9 @@ export function keepAlive(): () => void {
 }
 
 /** Async version of waitUntil, on Atomics.waitAsync. */
-export async function waitUntilAsync(i32: Int32Array, word: number, ready: () => boolean, timeoutMs: number | null, spin = SPIN_LOOPS): Promise<boolean> {
+export async function waitUntilAsync(i32: Int32Array, word: number, ready: () => boolean, timeoutMs: number | null, spinUs = SPIN_US): Promise<boolean> {
   if (ready()) return true;
-  for (let i = 0; i < spin; i++) {
-    if (ready()) return true;
-  }
+  if (spinFor(ready, timeoutMs === null ? spinUs : Math.min(spinUs, timeoutMs * 1000))) return true;
   const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
   const release = keepAlive();
   try {

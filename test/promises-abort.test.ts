@@ -119,3 +119,28 @@ test('close() cancels what is pending: pipe reads and queued block reads reject,
   await expect(io.read(fd, Buffer.alloc(1))).rejects.toMatchObject({ code: 'EINVAL' });
   k.device(path).resume();
 });
+
+test('close() right after an abort, many times: never stalls (one reaper per context)', async () => {
+  // Regression: close() used to start a second reaper without a timeout while the first
+  // could take the last events, leaving close() waiting forever.
+  const k = await tBoot();
+  const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
+  for (let i = 0; i < 100; i++) {
+    k.device(path).pause();
+    const [r, w] = k.pipe();
+    const io = k.context({ depth: 8 });
+    const ac = new AbortController();
+    const a = io.read(r, Buffer.alloc(8)).catch((e) => e.code);
+    const b = io.read(fd, Buffer.alloc(8)).catch((e) => e.code);
+    const c = io.poll(r, POLLIN, { signal: ac.signal }).catch((e) => e.name);
+    await new Promise((res) => setImmediate(res));
+    ac.abort();
+    expect(await c).toBe('AbortError');
+    await io.close();
+    expect(await Promise.all([a, b])).toEqual(['ECANCELED', 'ECANCELED']);
+    k.device(path).resume();
+    k.close(r);
+    k.close(w);
+  }
+  expect(k.aio_nr).toBe(0);
+});

@@ -24,18 +24,20 @@ import {
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
+  CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT,
 } from './layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE } from './errno';
 import { hi32, mutex_lock_contended } from './barrier';
 import { kmalloc, kfree } from './heap';
-import { ctx_get, ctx_put } from './ctxtab';
+import { ctx_get_on, ctx_put_on } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
-import { get_reqs, put_reqs, refill, reap_trylock, reap_unlock, ring_reap, ring_advance } from './ring';
+import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged } from './ring';
 import {
   kiocb_get, kiocb_lookup, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
   list_cancel,
 } from './kiocb';
-import { fget, fput, file_type, file_mode, file_obj, file_addr } from './file';
+import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
+import { pcpu_of } from './tags';
 import { bio_init, blk_submit, dev_addr } from './blk';
 import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
 
@@ -184,10 +186,26 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   const nseg = load<u32>(rec, SUB_NSEG);
   if (nseg > SUB_MAX_SEGS || load<u32>(rec, SUB_SEG_FIRST) > SUB_MAX_SEGS - nseg) return -EFAULT;
   if (!get_reqs(ctx, cpu)) return -EAGAIN;
-  const fh = fget(load<i32>(rec, SUB_FD));
-  if (fh == 0) {
+  // Block devices outlive their files: a lockless lookup will do, and no
+  // reference is held (no shared write per request). A pipe must stay alive
+  // while a request waits on it: its file is referenced until completion.
+  const fd = load<i32>(rec, SUB_FD);
+  const peek = file_peek(fd);
+  if (peek == 0) {
     put_reqs(ctx, cpu);
     return -EBADF;
+  }
+  const type = <u32>(peek >> 16) & 0xff;
+  const mode = <u32>(peek >> 24) & 0xff;
+  const obj = <u32>(peek >> 32);
+  let fh: u32 = 0;
+  if (type != FT_BLOCK) {
+    fh = fget(fd);
+    if (fh != <u32>(peek & 0xffff)) { // closed or replaced since the peek
+      fput(fh);
+      put_reqs(ctx, cpu);
+      return -EBADF;
+    }
   }
   const flags = load<u32>(rec, SUB_FLAGS);
   if ((flags & IOCB_FLAG_RESFD) != 0) {
@@ -199,8 +217,6 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
     return r != 0 ? -EINVAL : -EBADF;
   }
   const opcode = load<u32>(rec, SUB_OPCODE);
-  const type = file_type(fh);
-  const mode = file_mode(fh);
   let err: i32 = 0;
   if (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV) {
     if ((mode & FMODE_READ) == 0) err = -EBADF;
@@ -252,10 +268,10 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);
-  atomic.add<u32>(ctx + CX_INFLIGHT, 1); // pairs with aio_complete's sub; io_destroy waits for 0
+  atomic.add<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, 1); // io_destroy sums these; see PC_INFLIGHT
   if (lookup_is_list()) list_add(ctx, req);
   kiocb_publish(req, gen);
-  dispatch(cpu, req, opcode, type, file_obj(fh), pos, nbytes, rwf, nbytes);
+  dispatch(cpu, req, opcode, type, obj, pos, nbytes, rwf, nbytes);
   return 0;
 }
 
@@ -267,7 +283,7 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
  */
 export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   if (!cpu_ok(cpu)) return -EINVAL;
-  const ctx = ctx_get(slot, gen);
+  const ctx = ctx_get_on(cpu, slot, gen);
   if (ctx == 0) return -EINVAL;
   if (n > SUB_MAX_BATCH) n = SUB_MAX_BATCH;
   const base = scratch(cpu);
@@ -285,9 +301,15 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
       break;
     }
   }
-  store<u32>(CPU_OFF + <usize>cpu * CPU_SIZE, 0, CPU_DEFER);
-  ring_advance(ctx);
-  ctx_put(ctx);
+  // Publish what completed inline: one atomic add takes the ring positions.
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  store<u32>(cpua, 0, CPU_DEFER);
+  const staged = load<u32>(cpua, CPU_STAGED);
+  if (staged != 0) {
+    store<u32>(cpua, 0, CPU_STAGED);
+    ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
+  }
+  ctx_put_on(cpu, slot);
   return i > 0 ? <i32>i : err;
 }
 
@@ -298,8 +320,8 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
  * request was in flight on this context (its event says how it ended),
  * -EINVAL otherwise. Never blocks.
  */
-export function io_cancel(slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
-  const ctx = ctx_get(slot, gen);
+export function io_cancel(cpu: u32, slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
+  const ctx = ctx_get_on(cpu, slot, gen);
   if (ctx == 0) return -EINVAL;
   let r: i32 = -EINVAL;
   if (lookup_is_list()) {
@@ -308,7 +330,7 @@ export function io_cancel(slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
     const req = kiocb_lookup(ctx, gid);
     if (req != 0) r = kiocb_cancel(req, kgen);
   }
-  ctx_put(ctx);
+  ctx_put_on(cpu, slot);
   return r;
 }
 
@@ -321,18 +343,19 @@ export function io_cancel(slot: u32, gen: u32, gid: u32, kgen: u32): i32 {
  */
 export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32, contended: bool): i32 {
   if (!cpu_ok(cpu)) return -EINVAL;
-  const ctx = ctx_get(slot, gen);
+  const ctx = ctx_get_on(cpu, slot, gen);
   if (ctx == 0) return -EINVAL;
   // A reaper that slept on the lock takes it as "locked, maybe with sleepers"
   // (futex mutex protocol), so the next unlock still wakes the others.
   if (!(contended ? mutex_lock_contended(ctx + CX_REAP_LOCK) : reap_trylock(ctx))) {
-    ctx_put(ctx);
+    ctx_put_on(cpu, slot);
     return -EBUSY;
   }
   const n = ring_reap(ctx, scratch(cpu), max < REAP_MAX ? max : REAP_MAX);
   reap_unlock(ctx);
-  if (n != 0) refill(ctx);
-  ctx_put(ctx);
+  // Slots are credited back lazily (refill, when a submitter runs dry), as
+  // fs/aio.c does: a reaper writes nothing to the submit side.
+  ctx_put_on(cpu, slot);
   return <i32>n;
 }
 

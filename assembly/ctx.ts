@@ -16,17 +16,17 @@
 import {
   AIO_NR_LIMIT, H_AIO_MAX_NR, H_AIO_NR, H_ST_DISCARDED, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
   CX_STATE_GEN, CX_USERS, CX_NR, CX_RING_NR, CX_MEM, CX_MEM_SIZE, CX_RING, CX_READY, CX_BOUNCE,
-  CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_INFLIGHT, CX_CTX_LOCK,
+  CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_CTX_LOCK,
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
   CTX_DYING, RING_HDR_SIZE, IO_EVENT_SIZE, PC_SLOTS, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT,
-  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE,
+  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE, PC_INFLIGHT,
 } from './layout';
 import { EINVAL, EAGAIN, ENOMEM } from './errno';
 import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
 import { kzalloc, kfree } from './heap';
-import { tags_init } from './tags';
+import { tags_init, pcpu_of } from './tags';
 import { ring_init, ring_free_bounces, ring_pending } from './ring';
-import { ctx_addr, ctx_get, ctx_put } from './ctxtab';
+import { ctx_addr, ctx_get, ctx_put, ctx_users_all } from './ctxtab';
 import { kiocb_lookup, kiocb_cancel, lookup_is_list } from './kiocb';
 
 @inline function align64(x: u32): u32 {
@@ -178,7 +178,6 @@ export function io_setup(nr: u32): i32 {
   store<u32>(ctx, stride, CX_PCPU_STRIDE);
   store<u32>(ctx, batch, CX_BATCH);
   store<u32>(ctx, cache, CX_CACHE_SIZE);
-  store<u32>(ctx, 0, CX_INFLIGHT);
   store<u32>(ctx, 0, CX_CTX_LOCK);
   store<u32>(ctx, 0, CX_LIST_HEAD);
   store<u32>(ctx, 0, CX_LIST_TAIL);
@@ -215,12 +214,23 @@ export function ctx_kill(slot: u32, gen: u32): i32 {
 
 /** Syscalls still inside a dying context (host waits for 0 on CX_DYING_WAKE). */
 export function ctx_users(slot: u32): u32 {
-  return slot < MAX_CTX ? atomic.load<u32>(ctx_addr(slot) + CX_USERS) : 0;
+  return slot < MAX_CTX ? ctx_users_all(slot) : 0;
 }
 
-/** Requests submitted and not yet completed. */
+/**
+ * Requests submitted and not yet completed: the sum of the per-cpu counts
+ * (PC_INFLIGHT). Once no request can be submitted (a dying context with no
+ * users), a sum of 0 means none is in flight: each completion's decrement
+ * follows its submission's increment, whatever order we read the cpus in.
+ */
 export function ctx_inflight(slot: u32): u32 {
-  return slot < MAX_CTX ? atomic.load<u32>(ctx_addr(slot) + CX_INFLIGHT) : 0;
+  if (slot >= MAX_CTX) return 0;
+  const ctx = ctx_addr(slot);
+  if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_FREE) return 0;
+  const ncpus = load<u32>(H_NCPUS);
+  let n: i32 = 0;
+  for (let c: u32 = 0; c < ncpus; c++) n += atomic.load<i32>(pcpu_of(ctx, c) + PC_INFLIGHT);
+  return <u32>n;
 }
 
 /** Ask every live request of a dying context to cancel. Returns how many were live. */

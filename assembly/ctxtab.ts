@@ -8,7 +8,8 @@
  * stale id always lands on valid memory and then fails the generation check.
  */
 import {
-  CTX_OFF, CTX_SIZE, MAX_CTX, CX_STATE_GEN, CX_USERS, CX_DYING_WAKE, CTX_LIVE, CTX_DYING,
+  CTX_OFF, CTX_SIZE, MAX_CTX, MAX_CTX_SHIFT, CX_STATE_GEN, CX_USERS, CX_DYING_WAKE, CTX_LIVE, CTX_DYING,
+  CPUREF_OFF, H_NCPUS,
 } from './layout';
 import { pack, lo32 } from './barrier';
 
@@ -41,4 +42,44 @@ export function ctx_put(ctx: usize): void {
     atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
     atomic.notify(ctx + CX_DYING_WAKE, -1);
   }
+}
+
+@inline function cpuref(cpu: u32, slot: u32): usize {
+  return CPUREF_OFF + (((<usize>cpu << MAX_CTX_SHIFT) + <usize>slot) << 2);
+}
+
+/**
+ * ctx_get for the hot syscalls: the reference is counted on the calling cpu
+ * (CPUREF_OFF), so syscalls on one context from several cpus share no write.
+ * Same protocol as ctx_get: announce, then re-check the state.
+ */
+export function ctx_get_on(cpu: u32, slot: u32, gen: u32): usize {
+  if (slot >= MAX_CTX || cpu >= load<u32>(H_NCPUS)) return 0;
+  const ctx = ctx_addr(slot);
+  const live = pack(gen, CTX_LIVE);
+  if (atomic.load<u64>(ctx + CX_STATE_GEN) != live) return 0;
+  atomic.add<u32>(cpuref(cpu, slot), 1);
+  // Pairs with io_destroy's cmpxchg to DYING followed by its sum of references.
+  if (atomic.load<u64>(ctx + CX_STATE_GEN) != live) {
+    ctx_put_on(cpu, slot);
+    return 0;
+  }
+  return ctx;
+}
+
+export function ctx_put_on(cpu: u32, slot: u32): void {
+  atomic.sub<u32>(cpuref(cpu, slot), 1);
+  const ctx = ctx_addr(slot);
+  if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
+    atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
+    atomic.notify(ctx + CX_DYING_WAKE, -1);
+  }
+}
+
+/** Syscalls inside the context now: CX_USERS plus every cpu's reference count. */
+export function ctx_users_all(slot: u32): u32 {
+  let n = atomic.load<u32>(ctx_addr(slot) + CX_USERS);
+  const ncpus = load<u32>(H_NCPUS);
+  for (let c: u32 = 0; c < ncpus; c++) n += atomic.load<u32>(cpuref(c, slot));
+  return n;
 }

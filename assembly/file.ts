@@ -41,6 +41,31 @@ export function fget(fd: i32): u32 {
   }
 }
 
+/**
+ * Look up the file open at `fd` without taking a reference (the lockless
+ * fdget of files whose object outlives them: block devices are never freed).
+ * Returns {obj:32 | mode:8 | type:8 | file index + 1:16}, or 0 (EBADF). The
+ * fields are a consistent snapshot: they are written before a file's reference
+ * is published, and a reuse of the slot changes the generation we re-check.
+ */
+export function file_peek(fd: i32): u64 {
+  if (fd < 0 || <u32>fd >= MAX_FDS) return 0;
+  // Pairs with fd_install's and fd_close's atomic stores.
+  const e = atomic.load<u32>(FD_OFF + (<usize>fd << 2));
+  if (e == 0) return 0;
+  const idx = (e & 0xffff) - 1;
+  const f = file_addr(idx);
+  // Pairs with file_alloc's release store of refgen, after the fields.
+  const rg = atomic.load<u64>(f + F_REFGEN);
+  if (lo32(rg) == 0 || (hi32(rg) & 0xffff) != e >>> 16) return 0;
+  const type = load<u32>(f, F_TYPE);
+  const mode = load<u32>(f, F_MODE);
+  const obj = load<u32>(f, F_OBJ);
+  const rg2 = atomic.load<u64>(f + F_REFGEN);
+  if (hi32(rg2) != hi32(rg) || lo32(rg2) == 0) return 0;
+  return (<u64>obj << 32) | (<u64>(mode & 0xff) << 24) | (<u64>(type & 0xff) << 16) | <u64>(idx + 1);
+}
+
 /** Drop a reference from fget (or the fd table's). The last one releases the file. */
 export function fput(fh: u32): void {
   if (fh == 0) return;

@@ -59,14 +59,16 @@ import {
   KI_BOUNCE_SIZE, KI_LIST_PREV, KI_LIST_NEXT, KI_SEGS, KI_NSEG, KI_SEG_INLINE, KI_BIO_INLINE,
   KIOCB_SHIFT, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT, KIOCB_FREE, KIOCB_CANCELLING,
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
-  CX_NR, CX_ID_BASE, KPAGE_OFF, CX_INFLIGHT, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
+  CX_NR, CX_ID_BASE, KPAGE_OFF, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
-  CB_PIPE, KI_COOKIE, KI_CPU, CPU_OFF, CPU_SIZE, CPU_DEFER,
+  CB_PIPE, KI_COOKIE, KI_CPU, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
+  SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
+  REAP_COOKIE, REAP_CPU, PC_INFLIGHT,
 } from './layout';
 import { EINVAL, EINPROGRESS } from './errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
 import { kmalloc, kfree } from './heap';
-import { tag_free } from './tags';
+import { tag_free, pcpu_of } from './tags';
 import { ring_publish } from './ring';
 import { ctx_addr } from './ctxtab';
 import { fput } from './file';
@@ -313,12 +315,30 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   tag_free(ctx, cpu, id);
 
   // 5. Publish. The slot was reserved at submit; the bounce block moves to the
-  //    slot. Inside io_submit on this cpu the ring advances once per batch.
-  const defer = load<u32>(cpu_addr(cpu), CPU_DEFER) != 0;
-  ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, owner, !defer);
+  //    slot. Inside io_submit on this cpu the event is staged instead, and
+  //    io_submit publishes the batch's events together (it holds a context
+  //    reference until then, so io_destroy cannot free the ring under them).
+  const ca = cpu_addr(cpu);
+  if (load<u32>(ca, CPU_DEFER) != 0) {
+    const n = load<u32>(ca, CPU_STAGED);
+    const rec = SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
+    store<u64>(rec, data, EV_DATA);
+    store<u64>(rec, key, EV_OBJ);
+    store<i64>(rec, res, EV_RES);
+    store<i64>(rec, res2, EV_RES2);
+    store<u32>(rec, bounce, REAP_BOUNCE);
+    store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
+    store<u32>(rec, cookie, REAP_COOKIE);
+    store<u32>(rec, owner, REAP_CPU);
+    store<u32>(ca, n + 1, CPU_STAGED);
+  } else {
+    ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, owner, true);
+  }
 
-  // 6. Last touch of context memory. io_destroy sleeps until inflight reaches 0.
-  if (atomic.sub<u32>(ctx + CX_INFLIGHT, 1) == 1 && lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
+  // 6. Last touch of context memory: this cpu's in-flight count (io_destroy
+  //    sums them and sleeps until the sum is 0; wake it while it may be waiting).
+  atomic.sub<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, 1);
+  if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
     atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
     atomic.notify(ctx + CX_DYING_WAKE, -1);
   }

@@ -39,6 +39,8 @@
  *                            | kiocb page table, 2^19 x u32  |  global kiocb id space
  *   IDMAP_OFF                +-------------------------------+
  *                            | id-range bitmap, 2^19 bits    |  which pages a context owns
+ *   CPUREF_OFF               +-------------------------------+
+ *                            | per-cpu context refs          |  MAX_CPUS x MAX_CTX x u32
  *   HEAP_OFF                 +-------------------------------+
  *                            | heap: rings, tags, kiocb      |  kmalloc (lock-free
  *                            | pages, pipe buffers, media,   |  power-of-two classes)
@@ -65,7 +67,7 @@ export const MAX_FDS: u32 = 4096;
 export const FD_FIRST: u32 = 3; // 0, 1 and 2 stay unopened, as in a process with closed stdio
 export const MAX_DEVS: u32 = 64;
 export const MAX_PIPES: u32 = 1024;
-export const SCRATCH_SHIFT: u32 = 16;
+export const SCRATCH_SHIFT: u32 = 17;
 export const SCRATCH_SIZE: u32 = 1 << SCRATCH_SHIFT;
 
 // Kernel limits (as in Linux).
@@ -129,9 +131,10 @@ export const CPU_SIZE: u32 = 64;
 export const CPU_STATE: u32 = 0; // W: cpu_online (claim) / cpu_offline. A: cmpxchg / atomic store
 export const CPU_KIND: u32 = 4; //  W: the claiming thread.               A: plain, before use
 export const CPU_TID: u32 = 8; //   W: the claiming thread.               A: plain, informative
-export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions publish
-//                                  without advancing the ring; io_submit advances once at the end.
+export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions are
+//                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
 //                                  W/R: the owning thread only. A: plain
+export const CPU_STAGED: u32 = 16; // events staged so far. W/R: owning thread. A: plain
 export const CPU_FREE: u32 = 0;
 export const CPU_ONLINE: u32 = 1;
 export const CPU_KIND_MAIN: u32 = 1;
@@ -169,7 +172,7 @@ export const CX_PCPU_STRIDE: u32 = 52;
 export const CX_BATCH: u32 = 56; //     tags and reqs moved between per-cpu and global at a time
 export const CX_CACHE_SIZE: u32 = 60; // per-cpu tag cache capacity (2 x batch)
 export const CX_REQS: u32 = 64; //      W: get/put_reqs, refill. A: cmpxchg / atomic add
-export const CX_INFLIGHT: u32 = 68; //  W: submit (+1) / completion (-1, its last touch of ctx memory). A: atomic add/sub
+export const CX_INFLIGHT: u32 = 68; //  (unused: per cpu, see PC_INFLIGHT)
 export const CX_TAG_HEAD: u32 = 72; //  W: tag pool. A: 64-bit cmpxchg {aba:32 | id+1:32}
 export const CX_CTX_LOCK: u32 = 80; //  W: list baseline. A: spinlock (cmpxchg / atomic store)
 export const CX_LIST_HEAD: u32 = 84; // W: list baseline, under ctx_lock. A: plain
@@ -193,10 +196,15 @@ export const CTX_LIVE: u32 = 2;
 export const CTX_DYING: u32 = 3; // io_destroy in progress
 
 // Per-cpu part of a context (pcpu + cpu * pcpu_stride):
-//   0 reqs (cached ring slots)  4 top (owner's stack hint)  8 slots[cache_size] (tag or TAG_EMPTY)
+//   0 reqs (cached ring slots)  4 top (owner's stack hint)  8 inflight  16 slots[cache_size] (tag or TAG_EMPTY)
 export const PC_REQS: u32 = 0; // W: owner (cmpxchg) and thieves (xchg). A: as said
 export const PC_TOP: u32 = 4; //  W/R: owner only (thieves scan every slot). A: plain
-export const PC_SLOTS: u32 = 8; // W: owner stores into empty slots; owner and thieves xchg tags out
+// Requests submitted minus requests completed on this cpu (i32; one cpu submits,
+// another may complete, so a single counter may go negative). Their sum over
+// cpus is the context's in-flight count, which io_destroy waits to see at 0.
+// W: owner. A: atomic add/sub; io_destroy sums with atomic loads.
+export const PC_INFLIGHT: u32 = 8;
+export const PC_SLOTS: u32 = 16; // W: owner stores into empty slots; owner and thieves xchg tags out
 export const TAG_EMPTY: u32 = 0xffffffff; // tag stack head/next hold id + 1, so 0 ends a stack
 
 // ---------------------------------------------------------------------------
@@ -426,6 +434,7 @@ export const WQ_CANCELLED: u32 = 4;
 // io_submit: SUB_REC_SIZE-byte records from 0, segments from SCRATCH_SEGS.
 //   0 opcode  4 fd  8 nbytes  12 flags  16 offset f64  24 data u64  32 resfd
 //  36 rw_flags  40 nseg  44 seg_first  48 out_id  52 out_gen  56 bounce  60 bounce_size  64 cookie
+// Inline completions during io_submit: STAGE_REC_SIZE-byte records from SCRATCH_STAGE (REAP_* offsets).
 export const SCRATCH_OFF: u32 = PIPE_OFF + MAX_PIPES * PIPE_SIZE;
 export const SUB_REC_SIZE: u32 = 80;
 export const SUB_OPCODE: u32 = 0;
@@ -445,7 +454,10 @@ export const SUB_BOUNCE_SIZE: u32 = 60;
 export const SUB_COOKIE: u32 = 64; // the submitter's handle for its iocb object, echoed with the event
 export const SCRATCH_SEGS: u32 = 32768; // segment table for the batch
 export const SUB_MAX_BATCH: u32 = (SCRATCH_SEGS / SUB_REC_SIZE) | 0; // 409 records per WASM call
-export const SUB_MAX_SEGS: u32 = (SCRATCH_SIZE - SCRATCH_SEGS) / SEG_SIZE; // 2048 segments per call
+export const SCRATCH_STAGE: u32 = 65536; // events completed inline during io_submit, published together
+export const SUB_MAX_SEGS: u32 = (SCRATCH_STAGE - SCRATCH_SEGS) / SEG_SIZE; // 2048 segments per call
+// A staged event: the io_event, then what its ring side entry gets.
+export const STAGE_REC_SIZE: u32 = 48;
 // io_getevents: REAP_REC_SIZE-byte records: the io_event, then its slot's side entry.
 export const REAP_REC_SIZE: u32 = 48;
 export const REAP_BOUNCE: u32 = 32;
@@ -459,7 +471,14 @@ export const KW_MAX: u32 = SCRATCH_SIZE / KW_REC_SIZE;
 
 export const KPAGE_OFF: u32 = SCRATCH_OFF + MAX_CPUS * SCRATCH_SIZE;
 export const IDMAP_OFF: u32 = KPAGE_OFF + ID_PAGES * 4; // W: under H_ID_LOCK. A: plain
-export const HEAP_OFF: u32 = IDMAP_OFF + (ID_PAGES >> 3);
+// Per-cpu syscall references on contexts (percpu_ref): u32 [cpu][slot], cpu-major
+// so that no two cpus share a cache line. A hot syscall (io_submit, io_getevents,
+// io_cancel) counts itself here, on its own cpu; io_destroy waits for the sum
+// over cpus (plus CX_USERS, used by the rare paths) to be 0. Outside the
+// context's heap block, so a late reference never writes into freed memory.
+// W: the owning cpu. A: atomic add/sub; io_destroy sums with atomic loads.
+export const CPUREF_OFF: u32 = IDMAP_OFF + (ID_PAGES >> 3);
+export const HEAP_OFF: u32 = CPUREF_OFF + MAX_CPUS * MAX_CTX * 4;
 
 // IOCB flags (include/uapi/linux/aio_abi.h)
 export const IOCB_FLAG_RESFD: u32 = 1;

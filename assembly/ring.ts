@@ -17,9 +17,9 @@
  * and the global count empty refills from the ring, then steals other cpus'
  * cached slots, so `nr` submissions always fit whatever the cpus hold.
  *
- * A completion may defer step 2 (advance = false) when its thread will call
- * ring_advance itself soon: io_submit does so for requests that complete
- * inline, and advances once at the end of the batch.
+ * Requests that complete inline during io_submit are staged per cpu and
+ * published together at the end of the batch (ring_publish_staged): one
+ * atomic add for all their positions, one advance.
  *
  * Publication, many producers, no producer waits for another:
  *   1. p = prod++ (a ticket: the event's position); write the event into slot
@@ -40,7 +40,7 @@ import {
   RING_HEADER_LENGTH, RING_HDR_SIZE, IO_EVENT_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2,
   AIO_RING_MAGIC, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES,
   PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, REAP_CPU, SIDE_SIZE,
-  SIDE_BOUNCE, SIDE_COOKIE, SIDE_CPU,
+  SIDE_BOUNCE, SIDE_COOKIE, SIDE_CPU, STAGE_REC_SIZE,
 } from './layout';
 import { pcpu_of } from './tags';
 import { kfree } from './heap';
@@ -219,9 +219,8 @@ export function ring_advance(ctx: usize): void {
  * block still parked in the slot belonged to an earlier event that a user-space
  * reaper consumed without io_getevents; it is freed here.
  */
-export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32, advance: bool): void {
-  const nr = <u64>load<u32>(ctx, CX_RING_NR);
-  const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
+/** Write one event at ring position p and mark it ready (no advance). */
+function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32): void {
   const slot = <u32>(p % nr);
   const side = side_of(ctx, slot);
   // Ownership of a slot's bounce block moves by xchg of the {addr, size} word:
@@ -242,7 +241,29 @@ export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i6
   // Release: the event (and its side entry) are written before it is marked;
   // pairs with ring_advance's load.
   atomic.store<u32>(ready_of(ctx, slot), <u32>(p + 1));
+}
+
+export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32, advance: bool): void {
+  const nr = <u64>load<u32>(ctx, CX_RING_NR);
+  const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
+  publish_at(ctx, p, nr, data, obj, res, res2, bounce, bounce_size, cookie, cpu);
   if (advance) ring_advance(ctx);
+}
+
+/**
+ * Publish n staged events (STAGE_REC_SIZE records at `recs`, completed inline
+ * during one io_submit): one atomic add takes n consecutive positions, then
+ * one advance makes them visible.
+ */
+export function ring_publish_staged(ctx: usize, recs: usize, n: u32): void {
+  const nr = <u64>load<u32>(ctx, CX_RING_NR);
+  const p0 = atomic.add<u64>(ctx + CX_PROD, <u64>n); // pairs with other producers
+  for (let i: u32 = 0; i < n; i++) {
+    const r = recs + <usize>i * STAGE_REC_SIZE;
+    publish_at(ctx, p0 + <u64>i, nr, load<u64>(r, EV_DATA), load<u64>(r, EV_OBJ), load<i64>(r, EV_RES), load<i64>(r, EV_RES2),
+      load<u32>(r, REAP_BOUNCE), load<u32>(r, REAP_BOUNCE_SIZE), load<u32>(r, REAP_COOKIE), load<u32>(r, REAP_CPU));
+  }
+  ring_advance(ctx);
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { ctx_get, ctx_put } from './ctxtab';
 import { tags_count_free, tags_cached, tag_alloc, tag_free } from './tags';
 import { reqs_count, ring_pending } from './ring';
 import { kiocb_lookup } from './kiocb';
+import { ctx_inflight } from './ctx';
 
 /**
  * Statistics of a live context into out[0..]: nr, ring_nr, free tags, free
@@ -22,7 +23,7 @@ export function ctx_stat(slot: u32, gen: u32, cpu: u32, out: usize): i32 {
   store<u32>(out, load<u32>(ctx, CX_RING_NR), 4);
   store<u32>(out, tags_count_free(ctx), 8);
   store<u32>(out, reqs_count(ctx), 12);
-  store<u32>(out, atomic.load<u32>(ctx + CX_INFLIGHT), 16);
+  store<u32>(out, ctx_inflight(slot), 16);
   store<u32>(out, ring_pending(ctx), 20);
   store<u32>(out, load<u32>(ctx, CX_BATCH), 24);
   store<u32>(out, load<u32>(ctx, CX_CACHE_SIZE), 28);

@@ -539,7 +539,7 @@ export class Syscalls {
     if (typeof key !== 'number' || !Number.isSafeInteger(key) || key < 0 || key > MAX_KEY) return -E.EINVAL;
     const gid = key % KEY_ID_SPAN;
     const kgen = (key - gid) / KEY_ID_SPAN;
-    return this.core.x.io_cancel(sg[0], sg[1], gid, kgen);
+    return this.core.x.io_cancel(this.core.cpu, sg[0], sg[1], gid, kgen);
   }
 
   // --- io_getevents ---------------------------------------------------------------

@@ -36,7 +36,7 @@ export interface KaioExports {
   tag_test_alloc(slot: number, gen: number, cpu: number): number;
   tag_test_free(slot: number, gen: number, cpu: number, id: number): number;
   io_submit(cpu: number, slot: number, gen: number, n: number): number;
-  io_cancel(slot: number, gen: number, gid: number, kgen: number): number;
+  io_cancel(cpu: number, slot: number, gen: number, gid: number, kgen: number): number;
   io_reap(cpu: number, slot: number, gen: number, max: number, contended: number): number;
   sys_rw(cpu: number, fd: number, n: number, pos: number, write: number): number;
   fd_type(fd: number): number;

@@ -122,7 +122,7 @@ export class Kernel extends Syscalls {
     if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
     const aioMaxNr = intOption('options.aioMaxNr', options.aioMaxNr, L.AIO_MAX_NR_DEFAULT, 1, 0xffffffff);
     const maxCpus = intOption('options.maxCpus', options.maxCpus, 32, 2, L.MAX_CPUS);
-    const memoryMiB = intOption('options.memoryMiB', options.memoryMiB, 256, 32, 4095);
+    const memoryMiB = intOption('options.memoryMiB', options.memoryMiB, 256, 64, 4095);
     const lookup = options.lookup ?? 'tags';
     if (lookup !== 'tags' && lookup !== 'list') throw invalidArg('options.lookup', "'tags' or 'list'", lookup);
     const cancel = options.cancel ?? 'effective';

@@ -11,7 +11,7 @@ test('require(\'kaio\') and import(\'kaio\') both work from a plain Node process
     const k1 = require('kaio');
     import('kaio').then(async (k2) => {
       if (k1.Kernel !== k2.Kernel) throw new Error('different modules');
-      const k = await k1.Kernel.boot({ memoryMiB: 32 });
+      const k = await k1.Kernel.boot({ memoryMiB: 64 });
       const ctx = k.io_setup(2);
       const ok = ctx > 0 && k1.IOCB_CMD.PREAD === 0 && k1.errno.ECANCELED === 125;
       await k.shutdown();

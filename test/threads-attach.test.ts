@@ -129,7 +129,7 @@ test('the booting thread takes back the cpu of a worker that was terminated (rea
     const { Kernel } = require('kaio');
     const { Worker } = require('node:worker_threads');
     (async () => {
-      const k = await Kernel.boot({ memoryMiB: 32, maxCpus: 4 });
+      const k = await Kernel.boot({ memoryMiB: 64, maxCpus: 4 });
       const base = k.stats().cpusOnline; // main + kworker
       const out = [];
       for (let i = 0; i < 6; i++) { // more terminations than there are spare cpus

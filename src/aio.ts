@@ -61,6 +61,9 @@ export const IOCB_CMD = Object.freeze({
 const KEY_ID_SPAN = 2 ** L.KEY_ID_BITS;
 const MAX_KEY = KEY_ID_SPAN * (L.KIOCB_GEN_MASK + 1) - 1;
 const U64_MAX = (1n << 64n) - 1n;
+/** Reap lock: loads to spin while another reaper copies out (a few µs), and retries before sleeping. */
+const REAP_LOCK_SPINS = 4000;
+const REAP_LOCK_SPIN_ROUNDS = 4;
 
 
 /** This thread's knowledge of one context. */
@@ -562,13 +565,23 @@ export class Syscalls {
     const core = this.core;
     let got = 0;
     let contended = 0;
+    let spun = 0;
     while (got < max) {
       const want = Math.min(max - got, L.REAP_MAX);
       const r = core.x.io_reap(core.cpu, c.slot, c.gen, want, contended);
       if (r === -E.EBUSY) {
-        // Another reaper holds the ring: mark the lock contended and sleep on it
-        // until mutex_unlock notifies (futex mutex protocol, 0/1/2).
         const lock = (L.CTX_OFF + c.slot * L.CTX_SIZE + L.CX_REAP_LOCK) >> 2;
+        // Another reaper holds the ring. It holds it for one bounded copy, so
+        // first spin a little, as the kernel's mutex spins while the owner
+        // runs (pairs with mutex_unlock's xchg to 0): sleeping and being woken
+        // costs microseconds of futex calls on both sides.
+        if (!contended && spun++ < REAP_LOCK_SPIN_ROUNDS) {
+          let spins = REAP_LOCK_SPINS;
+          while (spins-- > 0 && Atomics.load(core.i32, lock) !== 0);
+          if (spins >= 0) continue;
+        }
+        // Still held: mark the lock contended and sleep on it until
+        // mutex_unlock notifies (futex mutex protocol, 0/1/2).
         if (Atomics.compareExchange(core.i32, lock, 1, 2) !== 0) Atomics.wait(core.i32, lock, 2, 10);
         contended = 1;
         continue;

@@ -23,6 +23,7 @@ async function congested(cancel: 'effective' | 'mark-only'): Promise<DrainResult
   const k = await Kernel.boot({ cancel });
   try {
     const path = k.ramdisk('congested', { sizeBytes: REQUESTS * BLOCK, serviceTimeUs: SERVICE_US, queueDepth: 32 });
+    await k.device(path).ready(); // time the queue, not the device thread's start-up
     const fd = k.open(path, 'r');
     const ctx = k.io_setup(REQUESTS);
     const buf = k.buffer(REQUESTS * BLOCK);

@@ -60,6 +60,13 @@ export interface DeviceControl {
   pause(): void;
   resume(): void;
   stats(): DeviceStats;
+  /**
+   * Resolves once the device's thread is up and taking requests (until then
+   * they wait in the software queue). For measurements that should not count
+   * a thread's start-up; nothing else needs to wait for it. Rejects with
+   * ETIMEDOUT if the thread has not started within 30 s.
+   */
+  ready(): Promise<void>;
 }
 
 const FMODES: Record<string, number> = { r: L.FMODE_READ, w: L.FMODE_WRITE, rw: L.FMODE_READ | L.FMODE_WRITE };
@@ -336,6 +343,13 @@ export class Kernel extends Syscalls {
         cancelledDevice: st(L.D_ST_CANCELLED_D),
         bytes: st(L.D_ST_BYTES),
       }),
+      ready: async () => {
+        const w = (d + L.D_STATE) >> 2;
+        // Pairs with the device thread's cmpxchg STARTING -> READY and its notify.
+        if (!(await waitUntilAsync(core.i32, w, () => Atomics.load(core.i32, w) !== L.DS_STARTING, 30_000))) {
+          throw systemError(E.ETIMEDOUT, 'device', path);
+        }
+      },
     };
   }
 

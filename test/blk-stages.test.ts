@@ -75,3 +75,24 @@ describe.each(STRATEGIES.filter(([, o]) => o.cancel !== 'mark-only'))('block lay
     }
   });
 });
+
+describe('device start-up', () => {
+  // Invariant: device(path).ready() resolves only once the device's thread is online, and at once
+  // on a running device; requests submitted before it wait in stage 1 and are not lost.
+  test('ready() resolves once the device thread is online; earlier requests are served after', async () => {
+    const k = await tBoot();
+    const before = k.stats().cpusOnline;
+    const path = k.ramdisk(`ready${process.pid}`, { sizeBytes: 1 << 16, serviceTimeUs: 0 });
+    const fd = k.open(path, 'r');
+    const ctx = k.io_setup(8);
+    const early = tRead(fd, Buffer.alloc(512), 0, 1n);
+    expect(k.io_submit(ctx, [early])).toBe(1);
+    const dev = k.device(path);
+    await expect(dev.ready()).resolves.toBeUndefined();
+    expect(k.stats().cpusOnline).toBe(before + 1);
+    await expect(dev.ready()).resolves.toBeUndefined();
+    expect(tByData(tReap(k, ctx, 1))).toEqual(new Map([[1n, 512]]));
+    expect(dev.stats()).toMatchObject({ dispatched: 1, completed: 1 });
+    k.io_destroy(ctx);
+  });
+});

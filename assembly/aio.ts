@@ -15,7 +15,7 @@ import {
   SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_SEGS, SUB_REC_SIZE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD,
   SUB_NBYTES, SUB_FLAGS, SUB_OFFSET, SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST,
   SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF,
-  SEG_LEN, KI_CANCEL, KI_CTX, KI_ID, KI_DATA, KI_POS, KI_NBYTES, KI_OPCODE, KI_FILE, KI_FLAGS,
+  SEG_LEN, KI_CTX, KI_ID, KI_DATA, KI_POS, KI_NBYTES, KI_OPCODE, KI_FILE, KI_FLAGS,
   KI_BIOS_LEFT, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE, KI_BOUNCE_SIZE,
   KI_WQ_WHICH, KI_PRIVATE, KI_DONE, KI_CPU, KI_SEGS, KI_NSEG, KI_SEG_INLINE, KI_INLINE_SEGS,
   KI_BIO_INLINE, BIO_SIZE, NO_DEV, WQ_NONE, CX_ID_BASE, CX_INFLIGHT, REAP_MAX, FT_BLOCK, FT_PIPE_R,
@@ -33,7 +33,7 @@ import { ctx_get_on, ctx_put_on } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
 import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged } from './ring';
 import {
-  kiocb_get, kiocb_lookup, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
+  kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
   list_cancel,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
@@ -131,7 +131,7 @@ function blk_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool, pos: u64,
     const len = load<u32>(s, SEG_LEN);
     if (len == 0) continue;
     const l = len < left ? len : left;
-    bio_init(vec + <usize>b * BIO_SIZE, req, req + KI_CANCEL, write ? BIO_WRITE : BIO_READ, devidx, p,
+    bio_init(vec + <usize>b * BIO_SIZE, req, ki_cw(req), write ? BIO_WRITE : BIO_READ, devidx, p,
       load<u32>(s, SEG_KIND), load<u32>(s, SEG_REF), load<u32>(s, SEG_OFF), l);
     p += <u64>l;
     left -= l;
@@ -170,7 +170,7 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
       store<u32>(req, <u32>bio, KI_BIOVEC);
       store<u32>(req, 1, KI_BIOS_LEFT);
       atomic.store<u32>(req + KI_DEV, obj);
-      bio_init(bio, req, req + KI_CANCEL, BIO_FLUSH, obj, 0, 0, 0, 0, 0);
+      bio_init(bio, req, ki_cw(req), BIO_FLUSH, obj, 0, 0, 0, 0, 0);
       blk_submit(bio);
       return;
     }
@@ -242,7 +242,7 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
     // (preempted between its cache and the global pool). The host retries.
     return id == TAG_EMPTY ? -EBUSY : -ENOMEM;
   }
-  const gen = hi32(atomic.load<u64>(req + KI_CANCEL));
+  const gen = hi32(atomic.load<u64>(ki_cw(req)));
   const pos = <u64>load<f64>(rec, SUB_OFFSET);
   const nbytes = load<u32>(rec, SUB_NBYTES);
   const rwf = load<u32>(rec, SUB_RW_FLAGS);
@@ -328,7 +328,7 @@ export function io_cancel(cpu: u32, slot: u32, gen: u32, gid: u32, kgen: u32): i
     r = list_cancel(ctx, gid, kgen);
   } else {
     const req = kiocb_lookup(ctx, gid);
-    if (req != 0) r = kiocb_cancel(req, kgen);
+    if (req != 0) r = kiocb_cancel(req, cw_lookup(gid), kgen);
   }
   ctx_put_on(cpu, slot);
   return r;

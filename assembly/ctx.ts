@@ -19,7 +19,7 @@ import {
   CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_CTX_LOCK,
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
   CTX_DYING, RING_HDR_SIZE, IO_EVENT_SIZE, PC_SLOTS, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT,
-  ID_PAGES, IDMAP_OFF, KI_CANCEL, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE, PC_INFLIGHT,
+  ID_PAGES, IDMAP_OFF, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE, PC_INFLIGHT,
 } from './layout';
 import { EINVAL, EAGAIN, ENOMEM } from './errno';
 import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
@@ -27,7 +27,7 @@ import { kzalloc, kfree } from './heap';
 import { tags_init, pcpu_of } from './tags';
 import { ring_init, ring_free_bounces, ring_pending } from './ring';
 import { ctx_addr, ctx_get, ctx_put, ctx_users_all } from './ctxtab';
-import { kiocb_lookup, kiocb_cancel, lookup_is_list } from './kiocb';
+import { kiocb_lookup, kiocb_cancel, lookup_is_list, ki_cw, cw_lookup } from './kiocb';
 
 @inline function align64(x: u32): u32 {
   return (x + 63) & ~63;
@@ -247,7 +247,8 @@ export function ctx_cancel_all(slot: u32): u32 {
     let req = <usize>load<u32>(ctx, CX_LIST_HEAD);
     while (req != 0) {
       const next = <usize>load<u32>(req, KI_LIST_NEXT);
-      kiocb_cancel(req, hi32(atomic.load<u64>(req + KI_CANCEL)));
+      const cw = ki_cw(req);
+      kiocb_cancel(req, cw, hi32(atomic.load<u64>(cw)));
       n++;
       req = next;
     }
@@ -258,9 +259,10 @@ export function ctx_cancel_all(slot: u32): u32 {
   for (let i: u32 = 0; i < nr; i++) {
     const req = kiocb_lookup(ctx, base + i);
     if (req == 0) continue;
-    const w = atomic.load<u64>(req + KI_CANCEL);
+    const cw = cw_lookup(base + i); // the dense words: a free id costs no kiocb read
+    const w = atomic.load<u64>(cw);
     if (lo32(w) == KIOCB_FREE) continue;
-    kiocb_cancel(req, hi32(w));
+    kiocb_cancel(req, cw, hi32(w));
     n++;
   }
   return n;
@@ -296,7 +298,7 @@ export function ctx_enumerate(slot: u32, gen: u32, out: usize, max: u32): i32 {
   for (let i: u32 = 0; i < nr && n < max; i++) {
     const req = kiocb_lookup(ctx, base + i);
     if (req == 0) continue;
-    const w = atomic.load<u64>(req + KI_CANCEL);
+    const w = atomic.load<u64>(cw_lookup(base + i));
     if (lo32(w) == KIOCB_FREE) continue;
     store<u64>(out + <usize>n * 16, (<u64>hi32(w) << KEY_ID_BITS) | <u64>(base + i));
     store<u64>(out + <usize>n * 16, load<u64>(req, KI_DATA), 8);

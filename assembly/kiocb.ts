@@ -9,6 +9,9 @@
  * the request completing and its slot being reused can never mark the new
  * request: its cmpxchg expects the old generation and fails (S3).
  *
+ * The words live apart from the kiocbs, densely by id (KI_CW in layout.ts),
+ * so that io_cancel's lookup touches one word and no kiocb.
+ *
  * State table (rows: state now; columns: what happens; "-" cannot happen):
  *
  *   state      | submit       | io_cancel               | set_cancel_fn(cb)      | complete              | free
@@ -55,7 +58,7 @@
  *     late can neither revive a freed kiocb nor hit its next request.
  */
 import {
-  KI_CANCEL, KI_CTX, KI_ID, KI_DATA, KI_FILE, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE,
+  KI_CW, CPAGE_OFF, CW_PER_PAGE, CW_PER_PAGE_SHIFT, KI_CTX, KI_ID, KI_DATA, KI_FILE, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE,
   KI_BOUNCE_SIZE, KI_LIST_PREV, KI_LIST_NEXT, KI_SEGS, KI_NSEG, KI_SEG_INLINE, KI_BIO_INLINE,
   KIOCB_SHIFT, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT, KIOCB_FREE, KIOCB_CANCELLING,
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
@@ -89,11 +92,17 @@ import { pipe_cancel_cb } from './pipe';
   return (<u64>gen << KEY_ID_BITS) | <u64>id;
 }
 
+/** Address of the ki_cancel word of a kiocb (see KI_CW in layout.ts). */
+@inline export function ki_cw(req: usize): usize {
+  return <usize>load<u32>(req, KI_CW);
+}
+
 /**
  * kiocb_from_id for lookups (io_cancel): the kiocb with global id `gid` if it
  * belongs to this context's id range, else 0. The bound is exclusive, `gid -
  * base >= nr` is rejected (seed bug 2), and an id from another context's range
- * is rejected before any kiocb is read.
+ * is rejected before any kiocb is read. Address arithmetic only: the kiocb
+ * itself is not touched.
  */
 export function kiocb_lookup(ctx: usize, gid: u32): usize {
   const local = gid - load<u32>(ctx, CX_ID_BASE); // wraps to a huge value below base
@@ -102,6 +111,33 @@ export function kiocb_lookup(ctx: usize, gid: u32): usize {
   const page = <usize>atomic.load<u32>(KPAGE_OFF + (<usize>(gid >> KIOCBS_PER_PAGE_SHIFT) << 2));
   if (page == 0) return 0;
   return page + (<usize>(gid & (KIOCBS_PER_PAGE - 1)) << KIOCB_SHIFT);
+}
+
+/**
+ * The ki_cancel word of global id `gid`, found without reading its kiocb.
+ * Only for a gid kiocb_lookup accepted: its cancel page exists (kiocb_get
+ * publishes it before the kiocb page).
+ */
+@inline export function cw_lookup(gid: u32): usize {
+  // Pairs with the cmpxchg that publishes an initialised cancel page in kiocb_get.
+  const page = <usize>atomic.load<u32>(CPAGE_OFF + (<usize>(gid >> CW_PER_PAGE_SHIFT) << 2));
+  return page + (<usize>(gid & (CW_PER_PAGE - 1)) << 3);
+}
+
+/** The cancel page holding gid's word, allocated and set FREE (generation 1) on first use. 0 when out of memory. */
+function cw_page(gid: u32): usize {
+  const pp = CPAGE_OFF + (<usize>(gid >> CW_PER_PAGE_SHIFT) << 2);
+  const page = <usize>atomic.load<u32>(pp);
+  if (page != 0) return page;
+  const p = kmalloc(PAGE_SIZE);
+  if (p == 0) return 0;
+  for (let i: u32 = 0; i < CW_PER_PAGE; i++) store<u64>(p + (<usize>i << 3), pack(1, KIOCB_FREE));
+  // Release: the words are initialised before the page is visible; pairs with
+  // the atomic loads of the page pointer in cw_lookup and here.
+  const seen = <usize>atomic.cmpxchg<u32>(pp, 0, <u32>p);
+  if (seen == 0) return p;
+  kfree(p, PAGE_SIZE);
+  return seen;
 }
 
 /**
@@ -115,10 +151,14 @@ export function kiocb_get(ctx: usize, local: u32): usize {
   const pp = KPAGE_OFF + (<usize>(gid >> KIOCBS_PER_PAGE_SHIFT) << 2);
   let page = <usize>atomic.load<u32>(pp);
   if (page == 0) {
+    // The cancel words first: a published kiocb page points into them.
+    const first = gid & ~(KIOCBS_PER_PAGE - 1);
+    const cwp = cw_page(first);
+    if (cwp == 0) return 0;
     const p = kmalloc(PAGE_SIZE);
     if (p == 0) return 0;
     for (let i: u32 = 0; i < KIOCBS_PER_PAGE; i++) {
-      store<u64>(p + (<usize>i << KIOCB_SHIFT), pack(1, KIOCB_FREE), KI_CANCEL);
+      store<u32>(p + (<usize>i << KIOCB_SHIFT), <u32>(cwp + (<usize>((first + i) & (CW_PER_PAGE - 1)) << 3)), KI_CW);
     }
     // Release: the kiocbs are initialised before the page is visible; pairs with
     // the atomic loads of the page pointer in kiocb_lookup and here.
@@ -137,7 +177,7 @@ export function kiocb_get(ctx: usize, local: u32): usize {
 @inline export function kiocb_publish(req: usize, gen: u32): void {
   // Release: every field io_cancel, the drivers or completion read is written
   // before the request can be found; pairs with the 64-bit loads/cmpxchg below.
-  atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLABLE));
+  atomic.store<u64>(ki_cw(req), pack(gen, KIOCB_CANCELLABLE));
 }
 
 /**
@@ -154,10 +194,11 @@ function run_cancel_cb(cb: u32, req: usize, gen: u32): void {
 /**
  * io_cancel's core: ask a live request of generation `gen` to cancel. Never
  * blocks. Returns -EINPROGRESS if the request was live (the outcome arrives
- * as its event), -EINVAL if it is free or of another generation.
+ * as its event), -EINVAL if it is free or of another generation. `cw` is the
+ * request's ki_cancel word (io_cancel finds it by id, without reading `req`).
  */
-export function kiocb_cancel(req: usize, gen: u32): i32 {
-  let old = atomic.load<u64>(req + KI_CANCEL);
+export function kiocb_cancel(req: usize, cw: usize, gen: u32): i32 {
+  let old = atomic.load<u64>(cw);
   let st: u32 = 0;
   while (true) {
     st = lo32(old);
@@ -165,7 +206,7 @@ export function kiocb_cancel(req: usize, gen: u32): i32 {
     if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) return -EINPROGRESS;
     const nw: u32 = st == KIOCB_CANCELLABLE ? KIOCB_CANCELLED : KIOCB_CANCELLING;
     // Pairs with completion's and set_cancel_fn's cmpxchg: one transition wins.
-    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, nw));
+    const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, nw));
     if (seen == old) break;
     old = seen;
   }
@@ -173,7 +214,7 @@ export function kiocb_cancel(req: usize, gen: u32): i32 {
     run_cancel_cb(st, req, gen);
     // Release: the callback's effects before CANCELLED; pairs with completion's
     // atomic load spinning on CANCELLING.
-    atomic.store<u64>(req + KI_CANCEL, pack(gen, KIOCB_CANCELLED));
+    atomic.store<u64>(cw, pack(gen, KIOCB_CANCELLED));
   }
   // S6: the queue's check runs on marks, not only at dequeue. Reading KI_DEV of
   // a request that completed meanwhile only costs a spurious scan.
@@ -191,7 +232,8 @@ export function kiocb_cancel(req: usize, gen: u32): i32 {
  * generation), nothing happens: it needs no cancelling.
  */
 export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
-  let old = atomic.load<u64>(req + KI_CANCEL);
+  const cw = ki_cw(req);
+  let old = atomic.load<u64>(cw);
   while (true) {
     if (hi32(old) != gen || lo32(old) == KIOCB_FREE) return;
     const st = lo32(old);
@@ -201,7 +243,7 @@ export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
       return;
     }
     // Pairs with kiocb_cancel's cmpxchg.
-    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, cb));
+    const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, cb));
     if (seen == old) return;
     old = seen;
   }
@@ -209,7 +251,7 @@ export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
 
 /** True once the request has been asked to cancel (the seeds' kiocb_cancelled()). */
 @inline export function kiocb_cancel_asked(req: usize): bool {
-  const st = lo32(atomic.load<u64>(req + KI_CANCEL));
+  const st = lo32(atomic.load<u64>(ki_cw(req)));
   return st == KIOCB_CANCELLED || st == KIOCB_CANCELLING;
 }
 
@@ -250,8 +292,9 @@ export function list_cancel(ctx: usize, gid: u32, gen: u32): i32 {
   let req = <usize>load<u32>(ctx, CX_LIST_HEAD);
   let ret: i32 = -EINVAL;
   while (req != 0) {
-    if (load<u32>(req, KI_ID) == id && hi32(atomic.load<u64>(req + KI_CANCEL)) == gen) {
-      ret = kiocb_cancel(req, gen);
+    // The id first: the walk reads one line per kiocb, as fs/aio.c's did.
+    if (load<u32>(req, KI_ID) == id && hi32(atomic.load<u64>(ki_cw(req))) == gen) {
+      ret = kiocb_cancel(req, ki_cw(req), gen);
       break;
     }
     req = <usize>load<u32>(req, KI_LIST_NEXT);
@@ -269,19 +312,20 @@ export function list_cancel(ctx: usize, gid: u32, gen: u32): i32 {
  */
 export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   // 1. Decide. After this no cancel callback can start; wait out a running one.
-  let old = atomic.load<u64>(req + KI_CANCEL);
+  const cw = ki_cw(req);
+  let old = atomic.load<u64>(cw);
   const gen = hi32(old);
   while (true) {
     const st = lo32(old);
     if (st == KIOCB_CANCELLING) {
       cpu_relax();
       // Pairs with kiocb_cancel's release store of CANCELLED after the callback.
-      old = atomic.load<u64>(req + KI_CANCEL);
+      old = atomic.load<u64>(cw);
       continue;
     }
     if (st == KIOCB_CANCELLED) break;
     // Pairs with kiocb_cancel's and set_cancel_fn's cmpxchg.
-    const seen = atomic.cmpxchg<u64>(req + KI_CANCEL, old, pack(gen, KIOCB_CANCELLED));
+    const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, KIOCB_CANCELLED));
     if (seen == old) break;
     old = seen;
   }
@@ -306,7 +350,7 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   const owner = load<u32>(req, KI_CPU);
 
   // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
-  atomic.store<u64>(req + KI_CANCEL, pack(next_gen(gen), KIOCB_FREE));
+  atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));
   const key = kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id);
 
   // 4. The id goes back before the event is visible, so a reaper that sees the

@@ -37,6 +37,9 @@
  *                            |                               |   results cross here)
  *   KPAGE_OFF                +-------------------------------+
  *                            | kiocb page table, 2^19 x u32  |  global kiocb id space
+ *   CPAGE_OFF                +-------------------------------+
+ *                            | cancel-word page table,       |  ki_cancel words, dense
+ *                            |   2^14 x u32                  |   (see KI_CW)
  *   IDMAP_OFF                +-------------------------------+
  *                            | id-range bitmap, 2^19 bits    |  which pages a context owns
  *   CPUREF_OFF               +-------------------------------+
@@ -241,7 +244,7 @@ export const SIDE_CPU: u32 = 12;
 // ---------------------------------------------------------------------------
 // kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
 //
-//   0 ki_cancel u64 {gen:32 | state:32}   8 ctx  12 id  16 data u64  24 pos u64
+//   0 cw (address of ki_cancel)  8 ctx  12 id  16 data u64  24 pos u64
 //  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
 //  64 cookie  68..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
@@ -256,7 +259,15 @@ export const KIOCBS_PER_PAGE: u32 = 1 << KIOCBS_PER_PAGE_SHIFT;
 // live context's, so an aio_key names at most one context's request; kiocb pages
 // are never freed, so a generation keeps counting across contexts that reuse ids.
 export const ID_PAGES: u32 = (1 << 23) >> KIOCBS_PER_PAGE_SHIFT;
-export const KI_CANCEL: u32 = 0; //  W: submit/cancel/complete/set_cancel_fn. A: 64-bit cmpxchg (see kiocb.ts table)
+// ki_cancel, the u64 {gen:32 | state:32} word of the state machine (kiocb.ts),
+// is not in the kiocb but in a dense array of them indexed by global id:
+// io_cancel reads and swaps only that word, and 64K in-flight requests' words
+// take 512 KiB (they stay in cache) where their kiocbs take 16 MiB (they do
+// not). W: submit/cancel/complete/set_cancel_fn. A: 64-bit cmpxchg.
+export const CW_PER_PAGE_SHIFT: u32 = PAGE_SHIFT - 3;
+export const CW_PER_PAGE: u32 = 1 << CW_PER_PAGE_SHIFT;
+export const CW_PAGES: u32 = (1 << 23) >> CW_PER_PAGE_SHIFT;
+export const KI_CW: u32 = 0; //      address of this kiocb's ki_cancel word. W: once, when its page is set up. A: plain
 export const KI_CTX: u32 = 8; //     W: submitter before publishing state 0. A: plain (published by the release store)
 export const KI_ID: u32 = 12; //     the context-local tag id (global id = CX_ID_BASE + KI_ID)
 export const KI_DATA: u32 = 16;
@@ -470,7 +481,10 @@ export const KW_REC_SIZE: u32 = 16;
 export const KW_MAX: u32 = SCRATCH_SIZE / KW_REC_SIZE;
 
 export const KPAGE_OFF: u32 = SCRATCH_OFF + MAX_CPUS * SCRATCH_SIZE;
-export const IDMAP_OFF: u32 = KPAGE_OFF + ID_PAGES * 4; // W: under H_ID_LOCK. A: plain
+// Pages of CW_PER_PAGE ki_cancel words, by global id >> CW_PER_PAGE_SHIFT.
+// W: kiocb_get, once (cmpxchg 0 -> page). A: atomic load. Never freed.
+export const CPAGE_OFF: u32 = KPAGE_OFF + ID_PAGES * 4;
+export const IDMAP_OFF: u32 = CPAGE_OFF + CW_PAGES * 4; // W: under H_ID_LOCK. A: plain
 // Per-cpu syscall references on contexts (percpu_ref): u32 [cpu][slot], cpu-major
 // so that no two cpus share a cache line. A hot syscall (io_submit, io_getevents,
 // io_cancel) counts itself here, on its own cpu; io_destroy waits for the sum
@@ -515,4 +529,4 @@ export const POLLWRNORM: u32 = 0x100;
 export const LAYOUT_SIG: u32 =
   (HEAP_OFF ^ (KIOCB_SIZE << 20) ^ (CTX_SIZE << 12) ^ (BIO_SIZE << 24) ^ (DEV_SIZE << 4) ^
     (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^ (SIDE_SIZE << 6) ^
-    (KI_BIO_INLINE << 10) ^ (D_NAME << 14) ^ KAIO_VERSION) & 0x7fffffff;
+    (KI_BIO_INLINE << 10) ^ (D_NAME << 14) ^ (CW_PAGES << 1) ^ KAIO_VERSION) & 0x7fffffff;

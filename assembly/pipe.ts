@@ -25,12 +25,12 @@ import {
   WQ_NONE, WQ_READ, WQ_WRITE, WQ_POLL, WQ_CANCELLED, KI_WQ_NEXT, KI_WQ_PREV, KI_WQ_WHICH,
   KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING, CB_PIPE,
   IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
-  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, KI_CANCEL, H_FLAGS, FLAG_FI_LATE_CANCEL_FN,
+  KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, H_FLAGS, FLAG_FI_LATE_CANCEL_FN,
 } from './layout';
 import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
 import { hi32, lo32, spin_lock, spin_unlock } from './barrier';
 import { kmalloc, kfree } from './heap';
-import { aio_complete, kiocb_set_cancel_fn } from './kiocb';
+import { aio_complete, kiocb_set_cancel_fn, ki_cw } from './kiocb';
 import { req_copy, req_has_sab } from './uio';
 import { file_open_pair } from './file';
 
@@ -214,13 +214,13 @@ function pipe_mask(p: usize, write_end: bool): u32 {
 function fi_late_cancel_fn(req: usize): void {
   if ((load<u32>(H_FLAGS) & FLAG_FI_LATE_CANCEL_FN) == 0) return;
   for (let i = 0; i < 50_000_000; i++) {
-    if (lo32(atomic.load<u64>(req + KI_CANCEL)) != 0) return;
+    if (lo32(atomic.load<u64>(ki_cw(req))) != 0) return;
   }
 }
 
 export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
   const p = pipe_addr(idx);
-  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
+  const gen = hi32(atomic.load<u64>(ki_cw(req))); // ours until the waiter is visible
   const sab = req_has_sab(req);
   spin_lock(p + P_LOCK);
   if (wq_head(p, P_RQ) == 0) {
@@ -256,7 +256,7 @@ export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, no
 
 export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
   const p = pipe_addr(idx);
-  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
+  const gen = hi32(atomic.load<u64>(ki_cw(req))); // ours until the waiter is visible
   spin_lock(p + P_LOCK);
   if (load<u32>(p, P_READERS) == 0) {
     spin_unlock(p + P_LOCK);
@@ -288,7 +288,7 @@ export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, n
 /** IOCB_CMD_POLL on a pipe end: completes with the ready mask (S9 waiter when not ready). */
 export function pipe_poll_submit(cpu: u32, req: usize, idx: u32, write_end: bool, events: u32): void {
   const p = pipe_addr(idx);
-  const gen = hi32(atomic.load<u64>(req + KI_CANCEL)); // ours until the waiter is visible
+  const gen = hi32(atomic.load<u64>(ki_cw(req))); // ours until the waiter is visible
   const want = events | POLLERR | POLLHUP;
   spin_lock(p + P_LOCK);
   const mask = pipe_mask(p, write_end) & want;
@@ -319,7 +319,7 @@ export function pipe_cancel_cb(req: usize, gen: u32): void {
   if (idx >= MAX_PIPES) return;
   const p = pipe_addr(idx);
   spin_lock(p + P_LOCK);
-  const which = hi32(atomic.load<u64>(req + KI_CANCEL)) == gen ? load<u32>(req, KI_WQ_WHICH) : WQ_NONE;
+  const which = hi32(atomic.load<u64>(ki_cw(req))) == gen ? load<u32>(req, KI_WQ_WHICH) : WQ_NONE;
   const queued = which == WQ_READ || which == WQ_WRITE || which == WQ_POLL;
   if (queued) {
     wq_del(p, queue_of(which), req);

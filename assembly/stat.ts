@@ -2,12 +2,12 @@
  * Read-only views for tests, the stress tool and io_destroy's bookkeeping.
  * None of these is on a hot path.
  */
-import { H_NCPUS, MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_INFLIGHT, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED, KI_CANCEL } from './layout';
+import { H_NCPUS, MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_INFLIGHT, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED } from './layout';
 import { EINVAL } from './errno';
 import { ctx_get, ctx_put } from './ctxtab';
 import { tags_count_free, tags_cached, tag_alloc, tag_free } from './tags';
 import { reqs_count, ring_pending } from './ring';
-import { kiocb_lookup } from './kiocb';
+import { kiocb_lookup, ki_cw } from './kiocb';
 import { ctx_inflight } from './ctx';
 
 /**
@@ -40,7 +40,7 @@ export function kiocb_peek(slot: u32, gen: u32, gid: u32): i64 {
   const ctx = ctx_get(slot, gen);
   if (ctx == 0) return -1;
   const req = kiocb_lookup(ctx, gid);
-  const v: i64 = req == 0 ? -1 : <i64>atomic.load<u64>(req + KI_CANCEL);
+  const v: i64 = req == 0 ? -1 : <i64>atomic.load<u64>(ki_cw(req));
   ctx_put(ctx);
   return v;
 }

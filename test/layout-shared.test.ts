@@ -26,6 +26,7 @@ test('regions are ordered, aligned and do not overlap', () => {
     ['pipes', L.PIPE_OFF, L.MAX_PIPES * L.PIPE_SIZE],
     ['scratch', L.SCRATCH_OFF, L.MAX_CPUS * L.SCRATCH_SIZE],
     ['kiocb pages', L.KPAGE_OFF, L.ID_PAGES * 4],
+    ['cancel-word pages', L.CPAGE_OFF, L.CW_PAGES * 4],
     ['id map', L.IDMAP_OFF, L.ID_PAGES / 8],
   ];
   for (let i = 0; i < regions.length; i++) {

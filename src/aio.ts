@@ -13,7 +13,7 @@
 import * as L from '../assembly/layout';
 import * as E from '../assembly/errno';
 import type { Core } from './core';
-import { BufferRegistry, bytesOf, isView, isSAB } from './buffers';
+import { BufferRegistry, KernelBuffer, bytesOf, isView, isSAB } from './buffers';
 import { waitUntil, waitUntilAsync, spinFor, SPIN_US } from './wait';
 
 /** An I/O control block, as libaio's struct iocb. */
@@ -128,8 +128,6 @@ export class Syscalls {
   readonly buffers: BufferRegistry;
   private readonly locals = new Map<number, CtxLocal>();
   private readonly pending: PendingRing;
-  /** @internal Views over kernel memory made by k.buffer(), with their addresses. */
-  readonly memViews = new WeakMap<ArrayBufferView, number>();
   private lastCtx: CtxLocal | undefined;
   /** Segments used by the last encode() (to avoid an object per iocb). */
   private lastNseg = 0;
@@ -386,11 +384,11 @@ export class Syscalls {
         nbytes = want;
         if (want > 0) {
           const seg = core.scratch + L.SCRATCH_SEGS + segFirst * L.SEG_SIZE;
-          // Fast path: kernel memory, zero copy. Views from k.buffer() are known
-          // by address (a WeakMap lookup is cheaper than .buffer + .byteOffset).
-          let addr = this.memViews.get(v);
-          if (addr === undefined && v.buffer === core.buffer) addr = v.byteOffset;
-          if (addr !== undefined) {
+          // Fast path: kernel memory, zero copy. Views from k.buffer() carry
+          // their address (asking a view of shared memory for .buffer is slow).
+          let addr = KernelBuffer.addrIn(v, core);
+          if (addr < 0 && v.buffer === core.buffer) addr = v.byteOffset;
+          if (addr >= 0) {
             u32[(seg + L.SEG_KIND) >> 2] = L.BUF_MEM;
             u32[(seg + L.SEG_REF) >> 2] = addr;
             u32[(seg + L.SEG_OFF) >> 2] = 0;

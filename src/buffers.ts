@@ -127,3 +127,41 @@ export class BufferTable {
 }
 
 export { isSAB };
+
+/**
+ * The view k.buffer() returns: a block of the kernel's memory, as a
+ * Uint8Array. The block goes back to the kernel's heap when this view and
+ * every view cut from it with subarray() are garbage (each sub-view holds its
+ * parent, so a sub-view alone keeps the block alive). A view made by hand
+ * over `.buffer` holds nothing: keep a KernelBuffer alive while you use it.
+ *
+ * It also carries its kernel address, so io_submit takes it for zero-copy I/O
+ * without asking the view for its buffer (a slow getter on shared memory).
+ */
+export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
+  #addr = 0;
+  #core: Core | undefined;
+  #parent: KernelBuffer | undefined;
+
+  /** @internal */
+  static adopt(view: KernelBuffer, core: Core, addr: number): KernelBuffer {
+    view.#core = core;
+    view.#addr = addr;
+    return view;
+  }
+
+  /** The kernel address of v's first byte if v is a KernelBuffer of `core`'s kernel, else -1. */
+  static addrIn(v: object, core: Core): number {
+    return #addr in v && (v as KernelBuffer).#core === core ? (v as KernelBuffer).#addr : -1;
+  }
+
+  override subarray(begin?: number, end?: number): KernelBuffer {
+    const sub = super.subarray(begin, end) as KernelBuffer;
+    if (this.#core !== undefined) {
+      sub.#core = this.#core;
+      sub.#addr = this.#addr + (sub.byteOffset - this.byteOffset);
+      sub.#parent = this;
+    }
+    return sub;
+  }
+}

@@ -11,6 +11,7 @@ import { Syscalls } from './aio';
 import { AioContext } from './promises';
 import { invalidArg, systemError } from './errno';
 import { waitUntilAsync } from './wait';
+import { KernelBuffer } from './buffers';
 
 export interface BootOptions {
   /** System-wide limit on requested events (fs.aio-max-nr). Default 65536. */
@@ -355,15 +356,15 @@ export class Kernel extends Syscalls {
 
   /**
    * A buffer in the kernel's own memory: I/O into it is zero-copy and visible
-   * to every thread when the event is published. Freed when garbage collected.
+   * to every thread when the event is published. Freed when it and every view
+   * cut from it with subarray() are garbage collected (see KernelBuffer).
    */
-  buffer(size: number): Uint8Array {
+  buffer(size: number): KernelBuffer {
     if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff) throw invalidArg('size', 'a positive integer', size);
     const addr = this.core.x.kmalloc(size);
     if (!addr) throw systemError(E.ENOMEM, 'buffer');
-    const view = new Uint8Array(this.core.buffer, addr, size);
+    const view = KernelBuffer.adopt(new KernelBuffer(this.core.buffer, addr, size), this.core, addr);
     this.#buffers.register(view, [addr, size]);
-    this.memViews.set(view, addr);
     return view;
   }
 

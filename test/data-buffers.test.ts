@@ -2,8 +2,20 @@
 // Invariant: reads deliver exactly the bytes on the device into the right buffer: a
 // SharedArrayBuffer in place before the event is published, a plain buffer by the time its event
 // is reaped on the submitting thread, a k.buffer() view in place; writes store exactly what was given.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { IOCB_CMD, errno, type Iocb } from 'kaio';
 import { tBoot, tDisk, tRead, tReap, tWrite } from './helpers';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+/** Collect garbage and let FinalizationRegistry callbacks run. */
+async function collect(): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
 
 const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 
@@ -61,6 +73,50 @@ test('k.buffer() views are zero-copy and in place', async () => {
   expect(k.io_submit(ctx, [tRead(fd, c, 4096, 2n)])).toBe(1);
   expect(tReap(k, ctx, 1)[0].res).toBe(4096);
   expect(Buffer.from(c).equals(pattern(4096, 9))).toBe(true);
+});
+
+test('sub-views of a k.buffer() are zero-copy at the right offset', async () => {
+  const k = await tBoot();
+  const { fd } = tDisk(k, { serviceTimeUs: 0 });
+  const ctx = k.io_setup(8);
+  const b = k.buffer(8192);
+  const src = b.subarray(1000, 1512);
+  src.set(pattern(512, 3));
+  expect(k.io_submit(ctx, [tWrite(fd, src, 512, 1n)])).toBe(1);
+  expect(tReap(k, ctx, 1)[0].res).toBe(512);
+  const dst = b.subarray(4096).subarray(100, 612); // a view of a view
+  expect(k.io_submit(ctx, [tRead(fd, dst, 512, 2n)])).toBe(1);
+  expect(tReap(k, ctx, 1)[0].res).toBe(512);
+  expect(Buffer.from(b.subarray(4196, 4708)).equals(pattern(512, 3))).toBe(true);
+  expect(b[4195]).toBe(0);
+  expect(b[4708]).toBe(0);
+});
+
+test('a sub-view keeps its k.buffer() block allocated; the block is freed once both are garbage', async () => {
+  // Invariant: kernel memory under a live view is never handed out again (no aliasing of
+  // I/O buffers with kernel or other user data).
+  const k = await tBoot();
+  let parent: Uint8Array | undefined = k.buffer(4096);
+  const addr = parent.byteOffset;
+  let sub: Uint8Array | undefined = parent.subarray(16, 32);
+  sub.fill(0x5a);
+  parent = undefined;
+  await collect();
+  const others = Array.from({ length: 4 }, () => k.buffer(4096));
+  expect(others.map((o) => o.byteOffset)).not.toContain(addr);
+  for (const o of others) o.fill(0xa5);
+  expect([...sub]).toEqual(new Array(16).fill(0x5a));
+  // Now drop the sub-view too: the block goes back to the heap and is reused
+  // (this shows that collection did run above).
+  sub = undefined;
+  let reused = false;
+  for (let i = 0; i < 20 && !reused; i++) {
+    await collect();
+    const again = k.buffer(4096);
+    reused = again.byteOffset === addr;
+    others.push(again);
+  }
+  expect(reused).toBe(true);
 });
 
 test('PREADV/PWRITEV over mixed buffers: one bio per buffer, the sum of their lengths', async () => {

@@ -4,9 +4,12 @@
  *
  * The reaper waits for one event; the main thread waits a moment (so the
  * reaper is really waiting), stamps the clock and submits a NOOP, which
- * completes at once and publishes its event. Latency = the reaper's stamp
- * after io_getevents returns minus the main thread's stamp before io_submit
- * (process.hrtime, the same monotonic clock in both threads).
+ * completes at once and publishes its event inside io_submit. The event is
+ * published somewhere between the stamps before and after io_submit, so the
+ * wake latency lies between (reaper's stamp - stamp after io_submit) and
+ * (reaper's stamp - stamp before io_submit). Both are reported; the goal is
+ * judged on the upper bound. process.hrtime: the same monotonic clock in
+ * both threads.
  *
  *  - spin-then-wait: the reaper spins 50 µs before sleeping; the event comes
  *    5 µs in, while it spins (a busy reaper);
@@ -20,7 +23,9 @@ import { benchOptions, machine, quantile, table, printGoals, save, nowNs, type R
 const opts = benchOptions();
 const samples = opts.quick ? 50 : 2000;
 
-async function run(spinUs: number, delayUs: number): Promise<{ p50: number; p99: number; mean: number }> {
+interface Latency { p50: number; p99: number; mean: number; lowP50: number; lowP99: number; submitP50: number }
+
+async function run(spinUs: number, delayUs: number): Promise<Latency> {
   const k = await Kernel.boot();
   try {
     const fd = k.open(k.nulldev('null'), 'rw');
@@ -31,23 +36,32 @@ async function run(spinUs: number, delayUs: number): Promise<{ p50: number; p99:
     const w = new Worker(new URL('./bench-wake-worker.js', import.meta.url), { workerData: { handle: k.handle, ctx, sab, samples, spinUs } });
     const exited = new Promise((r) => w.once('exit', r));
     const sent = new Float64Array(samples);
-    const iocb = { aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd };
+    const submitted = new Float64Array(samples);
+    const batch = [{ aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd }];
     for (let i = 0; i < samples; i++) {
       // Busy-wait for the reaper to arm, so the delay below counts from then
-      // (a futex wake here would add its own tens of microseconds).
+      // (a futex wake here would add its own tens of microseconds; both
+      // threads spin on the control words, neither sleeps on them).
       while (Atomics.load(ctl, 0) < i + 1);
       const until = nowNs() + delayUs * 1000;
       while (nowNs() < until);
       sent[i] = nowNs();
-      if (k.io_submit(ctx, [iocb]) !== 1) throw new Error('io_submit');
-      while (Atomics.load(ctl, 1) < i + 1) Atomics.wait(ctl, 1, i, 1000);
+      if (k.io_submit(ctx, batch) !== 1) throw new Error('io_submit');
+      submitted[i] = nowNs();
+      while (Atomics.load(ctl, 1) < i + 1);
     }
     await exited;
     k.io_destroy(ctx);
     // The first tenth warms up the JIT on both sides; quantiles over the rest.
     const from = Math.floor(samples / 10);
-    const lat = Array.from({ length: samples - from }, (_, i) => (woke[from + i] - sent[from + i]) / 1000).sort((a, b) => a - b);
-    return { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), mean: lat.reduce((a, b) => a + b, 0) / lat.length };
+    const us = (f: (i: number) => number) => Array.from({ length: samples - from }, (_, i) => f(from + i) / 1000).sort((a, b) => a - b);
+    const lat = us((i) => woke[i] - sent[i]);
+    const low = us((i) => woke[i] - submitted[i]);
+    const sub = us((i) => submitted[i] - sent[i]);
+    return {
+      p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+      lowP50: quantile(low, 0.5), lowP99: quantile(low, 0.99), submitP50: quantile(sub, 0.5),
+    };
   } finally {
     await k.shutdown();
   }
@@ -61,14 +75,22 @@ const variants = [
 const rows: Result['rows'] = [];
 for (const v of variants) {
   const r = await run(v.spinUs, v.delayUs);
-  rows.push({ variant: v.name, spinUs: v.spinUs, delayUs: v.delayUs, p50Us: Number(r.p50.toFixed(2)), p99Us: Number(r.p99.toFixed(2)), meanUs: Number(r.mean.toFixed(2)) });
+  rows.push({
+    variant: v.name, spinUs: v.spinUs, delayUs: v.delayUs, p50Us: Number(r.p50.toFixed(2)), p99Us: Number(r.p99.toFixed(2)), meanUs: Number(r.mean.toFixed(2)),
+    fromReturnP50Us: Number(r.lowP50.toFixed(2)), fromReturnP99Us: Number(r.lowP99.toFixed(2)), submitP50Us: Number(r.submitP50.toFixed(2)),
+  });
 }
 const spin = rows[0];
 const wait = rows[1];
 const ratios = { 'pure waiting p50 / spin p50': Number(((wait.p50Us as number) / (spin.p50Us as number)).toFixed(1)) };
-const goals = [{ goal: 'p50 wake latency with spin-then-wait <= 2 µs', value: spin.p50Us as number, met: (spin.p50Us as number) <= 2 }];
-table(`completion -> blocked reaper in another thread returns, µs (${samples} samples each)`, ['variant', 'p50 µs', 'p99 µs', 'mean µs'],
-  rows.map((r) => [r.variant, r.p50Us, r.p99Us, r.meanUs]));
+const goals = [
+  { goal: 'p50 wake latency with spin-then-wait <= 2 µs (upper bound: from before io_submit)', value: spin.p50Us as number, met: (spin.p50Us as number) <= 2 },
+  { goal: 'p50 wake latency with spin-then-wait <= 2 µs (lower bound: from io_submit\'s return)', value: spin.fromReturnP50Us as number, met: (spin.fromReturnP50Us as number) <= 2 },
+];
+table(`completion -> blocked reaper in another thread returns, µs (${samples} samples each)`,
+  ['variant', 'p50 µs', 'p99 µs', 'mean µs', 'p50 from return', 'p99 from return', 'io_submit p50'],
+  rows.map((r) => [r.variant, r.p50Us, r.p99Us, r.meanUs, r.fromReturnP50Us, r.fromReturnP99Us, r.submitP50Us]));
+console.log('\n  p50/p99/mean: from the stamp before io_submit (upper bound); "from return": from the stamp after it (lower bound).');
 printGoals(goals);
 
 await save(opts, {

@@ -1,6 +1,6 @@
 /**
  * A bench:scaling thread. Until told to stop: submit a batch of null-device
- * reads to the shared context and reap whatever is ready. In the 'cancel'
+ * reads to the shared context (or its own, `own`) and reap whatever is ready. In the 'cancel'
  * workload it also keeps `depth` reads waiting on its own empty pipe, and each
  * round cancels one of them at random and submits a replacement, so the
  * context always holds threads x depth requests in flight.
@@ -9,10 +9,12 @@ import { workerData } from 'node:worker_threads';
 import { Kernel, IOCB_CMD, errno, type Iocb, type IoEvent, type KernelHandle } from 'kaio';
 import { xorshift } from './lib/bench';
 
-interface Params { handle: KernelHandle; ctx: number; path: string; sab: SharedArrayBuffer; index: number; batch: number; depth: number }
-const { handle, ctx, path, sab, index, batch: B, depth } = workerData as Params;
+interface Params { handle: KernelHandle; ctx: number; path: string; sab: SharedArrayBuffer; index: number; batch: number; depth: number; own: boolean }
+const { handle, ctx: shared, path, sab, index, batch: B, depth, own } = workerData as Params;
 const ctl = new Int32Array(sab); // [0] go, [1] stop, [2] ready count, [8 + index] reaped count, [24 + index] error
 const k = await Kernel.attach(handle);
+const ctx = own ? k.io_setup(1024) : shared;
+if (ctx < 0) fail(ctx);
 const fd = k.open(path, 'rw');
 const buf = k.buffer(B * 4096 + depth * 64);
 const batch: Iocb[] = Array.from({ length: B }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: buf.subarray(i * 4096, (i + 1) * 4096), aio_offset: 0 }));
@@ -76,4 +78,5 @@ if (depth > 0) {
   k.close(pipeWrite);
 }
 Atomics.store(ctl, 8 + index, reaped);
+if (own) k.io_destroy(ctx);
 k.detach();

@@ -94,5 +94,7 @@ describe('device start-up', () => {
     expect(tByData(tReap(k, ctx, 1))).toEqual(new Map([[1n, 512]]));
     expect(dev.stats()).toMatchObject({ dispatched: 1, completed: 1 });
     k.io_destroy(ctx);
+    // A null device has no thread: it is ready from the start.
+    await expect(k.device(k.nulldev(`null${process.pid}`)).ready()).resolves.toBeUndefined();
   });
 });

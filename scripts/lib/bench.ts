@@ -87,7 +87,7 @@ export function xorshift(seed: number): (n: number) => number {
 }
 
 export function fmt(v: number, digits = 1): string {
-  if (!Number.isFinite(v)) return String(v);
+  if (!Number.isFinite(v) || Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(digits);
 }
 

@@ -10,51 +10,17 @@
  * finds a request already marked and returns -EINPROGRESS: a lookup plus a
  * state check, which is the cost in question. ns per call, best of 7 rounds.
  */
-import { Kernel, IOCB_CMD, errno, type Iocb } from 'kaio';
-import { benchOptions, machine, best, xorshift, table, printGoals, save, fmt, type Result } from './lib/bench';
+import { benchOptions, machine, table, printGoals, save, fmt, type Result } from './lib/bench';
+import { cancelLookupCost } from './lib/workloads';
 
 const opts = benchOptions();
 const depths = opts.quick ? [16, 256] : [16, 256, 4096, 16384, 65536];
 const rounds = opts.quick ? 1 : 7;
 
 async function measure(lookup: 'tags' | 'list', depth: number, order: 'random' | 'sequential'): Promise<number> {
-  const k = await Kernel.boot({ lookup, cancel: 'mark-only', memoryMiB: 256 });
-  try {
-    const path = k.ramdisk('held', { sizeBytes: 1 << 20, serviceTimeUs: 0 });
-    const fd = k.open(path, 'r');
-    k.device(path).pause();
-    const ctx = k.io_setup(depth);
-    const bytes = k.buffer(depth);
-    const iocbs: Iocb[] = Array.from({ length: depth }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: bytes.subarray(i, i + 1), aio_offset: i }));
-    for (let i = 0; i < depth; i += 512) {
-      const want = Math.min(512, depth - i);
-      if (k.io_submit(ctx, iocbs.slice(i, i + want)) !== want) throw new Error('io_submit failed');
-    }
-    // Enough calls to take tens of milliseconds whatever the cost.
-    const calls = Math.max(200, Math.min(200_000, Math.floor(2e7 / (lookup === 'list' ? depth * 3 + 100 : 100))));
-    const pick = xorshift(0x9e3779b9);
-    const keys = new Float64Array(calls);
-    // 'sequential' sweeps the whole population in submission order, however
-    // few the calls (list at 64K makes ~100): i * step, step >= 1.
-    const step = Math.max(1, Math.floor(depth / calls));
-    for (let i = 0; i < calls; i++) keys[i] = iocbs[order === 'random' ? pick(depth) : (i * step) % depth].aio_key!;
-    const key = { aio_key: 0 };
-    const round = (): number => {
-      const t0 = performance.now();
-      for (let i = 0; i < calls; i++) {
-        key.aio_key = keys[i];
-        if (k.io_cancel(ctx, key) !== -errno.EINPROGRESS) throw new Error('io_cancel failed');
-      }
-      return ((performance.now() - t0) * 1e6) / calls;
-    };
-    round(); // warm up: JIT, and every request marked once
-    const ns = best(rounds, round);
-    k.device(path).resume();
-    k.io_destroy(ctx);
-    return ns;
-  } finally {
-    await k.shutdown();
-  }
+  // Enough calls to take tens of milliseconds whatever the cost.
+  const calls = Math.max(200, Math.min(200_000, Math.floor(2e7 / (lookup === 'list' ? depth * 3 + 100 : 100))));
+  return cancelLookupCost(lookup, depth, { calls, rounds, order });
 }
 
 const rows: Result['rows'] = [];

@@ -248,6 +248,8 @@ export function ctx_cancel_all(slot: u32): u32 {
     while (req != 0) {
       const next = <usize>load<u32>(req, KI_LIST_NEXT);
       const cw = ki_cw(req);
+      // On the list means live (completion unlinks under ctx_lock, which we hold);
+      // the load pairs with kiocb_publish's store of the generation.
       kiocb_cancel(req, cw, hi32(atomic.load<u64>(cw)));
       n++;
       req = next;
@@ -260,6 +262,8 @@ export function ctx_cancel_all(slot: u32): u32 {
     const req = kiocb_lookup(ctx, base + i);
     if (req == 0) continue;
     const cw = cw_lookup(base + i); // the dense words: a free id costs no kiocb read
+    // Pairs with kiocb_publish's and aio_complete's stores; a request that
+    // completes after this load makes kiocb_cancel's cmpxchg fail (-EINVAL).
     const w = atomic.load<u64>(cw);
     if (lo32(w) == KIOCB_FREE) continue;
     kiocb_cancel(req, cw, hi32(w));
@@ -298,7 +302,7 @@ export function ctx_enumerate(slot: u32, gen: u32, out: usize, max: u32): i32 {
   for (let i: u32 = 0; i < nr && n < max; i++) {
     const req = kiocb_lookup(ctx, base + i);
     if (req == 0) continue;
-    const w = atomic.load<u64>(cw_lookup(base + i));
+    const w = atomic.load<u64>(cw_lookup(base + i)); // pairs with kiocb_publish / aio_complete: a snapshot
     if (lo32(w) == KIOCB_FREE) continue;
     store<u64>(out + <usize>n * 16, (<u64>hi32(w) << KEY_ID_BITS) | <u64>(base + i));
     store<u64>(out + <usize>n * 16, load<u64>(req, KI_DATA), 8);

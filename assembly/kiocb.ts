@@ -293,9 +293,14 @@ export function list_cancel(ctx: usize, gid: u32, gen: u32): i32 {
   let ret: i32 = -EINVAL;
   while (req != 0) {
     // The id first: the walk reads one line per kiocb, as fs/aio.c's did.
-    if (load<u32>(req, KI_ID) == id && hi32(atomic.load<u64>(ki_cw(req))) == gen) {
-      ret = kiocb_cancel(req, ki_cw(req), gen);
-      break;
+    if (load<u32>(req, KI_ID) == id) {
+      const cw = ki_cw(req);
+      // Pairs with aio_complete's store of the next generation; kiocb_cancel's
+      // cmpxchg decides if that store lands after this load.
+      if (hi32(atomic.load<u64>(cw)) == gen) {
+        ret = kiocb_cancel(req, cw, gen);
+        break;
+      }
     }
     req = <usize>load<u32>(req, KI_LIST_NEXT);
   }

@@ -153,7 +153,7 @@ export const CPU_KIND_WORKER: u32 = 4;
 //  24 mem_size  28 ring  32 ready  36 bounce  40 tags_next  48 pcpu
 //  52 pcpu_stride  56 batch  60 cache_size
 //  line 1: submit side
-//  64 reqs_available  68 inflight  72 tag_head u64  80 ctx_lock  84 list_head
+//  64 reqs_available  68 (free)  72 tag_head u64  80 ctx_lock  84 list_head
 //  88 list_tail  92 dying_wake  96 id_base
 //  line 2: completion / reap side
 // 128 commit_lock  132 wake  136 prod u64  144 commit u64  152 returned u64
@@ -175,7 +175,6 @@ export const CX_PCPU_STRIDE: u32 = 52;
 export const CX_BATCH: u32 = 56; //     tags and reqs moved between per-cpu and global at a time
 export const CX_CACHE_SIZE: u32 = 60; // per-cpu tag cache capacity (2 x batch)
 export const CX_REQS: u32 = 64; //      W: get/put_reqs, refill. A: cmpxchg / atomic add
-export const CX_INFLIGHT: u32 = 68; //  (unused: per cpu, see PC_INFLIGHT)
 export const CX_TAG_HEAD: u32 = 72; //  W: tag pool. A: 64-bit cmpxchg {aba:32 | id+1:32}
 export const CX_CTX_LOCK: u32 = 80; //  W: list baseline. A: spinlock (cmpxchg / atomic store)
 export const CX_LIST_HEAD: u32 = 84; // W: list baseline, under ctx_lock. A: plain

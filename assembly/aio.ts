@@ -24,14 +24,15 @@ import {
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
-  CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT,
+  CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
+  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH,
 } from './layout';
-import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE } from './errno';
+import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from './errno';
 import { hi32, mutex_lock_contended } from './barrier';
-import { kmalloc, kfree } from './heap';
+import { kmalloc, kfree, kmalloc_pages, user_heap_init } from './heap';
 import { ctx_get_on, ctx_put_on } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
-import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged } from './ring';
+import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
   list_cancel,
@@ -63,6 +64,10 @@ export function kernel_init(mem_bytes: u32, ncpus: u32, flags: u32, aio_max_nr: 
   store<u32>(H_BOOT_ID, boot_id);
   store<u32>(H_HEAP_END, mem_bytes);
   atomic.store<u32>(H_HEAP_TOP, HEAP_OFF);
+  if (!user_heap_init(mem_bytes)) return -ENOMEM;
+  const orphans = kmalloc_pages(ncpus * (COOKIE_SPACE >> 3));
+  if (orphans == 0) return -ENOMEM;
+  store<u32>(H_ORPHANS, <u32>orphans);
   return 0;
 }
 
@@ -160,6 +165,11 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
   }
   const write = opcode == IOCB_CMD_PWRITE || opcode == IOCB_CMD_PWRITEV;
   if (type == FT_BLOCK) {
+    if (write && nowait) {
+      // blkdev_write_iter: RWF_NOWAIT without O_DIRECT is -EOPNOTSUPP, as the event's res.
+      aio_complete(cpu, req, -EOPNOTSUPP, 0);
+      return;
+    }
     if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
       if (atomic.load<u32>(dev_addr(obj) + D_TYPE) != DT_RAMDISK) {
         aio_complete(cpu, req, 0, 0);
@@ -216,15 +226,31 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
     put_reqs(ctx, cpu);
     return r != 0 ? -EINVAL : -EBADF;
   }
+  // From here on Linux has written aio_key (put_user): the host keeps the 0 it wrote.
+  store<u32>(rec, 1, SUB_OUT_GEN);
+  // Per opcode, in Linux's order (aio_read/aio_write: aio_prep_rw, the open
+  // mode, then the buffer and rw_verify_area; aio_fsync and aio_poll: their
+  // field checks). The host judged the field checks; they wait here for the
+  // checks that need the file.
   const opcode = load<u32>(rec, SUB_OPCODE);
-  let err: i32 = 0;
-  if (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV) {
-    if ((mode & FMODE_READ) == 0) err = -EBADF;
-  } else if (opcode == IOCB_CMD_PWRITE || opcode == IOCB_CMD_PWRITEV) {
-    if ((mode & FMODE_WRITE) == 0) err = -EBADF;
+  const prep = load<i32>(rec, SUB_ERR_PREP);
+  let err: i32 = load<i32>(rec, SUB_ERR_KEY);
+  if (err != 0) {
+    // put_user(aio_key) failed: after the file and eventfd, before the opcode.
+  } else if (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV || opcode == IOCB_CMD_PWRITE || opcode == IOCB_CMD_PWRITEV) {
+    const want = opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV ? FMODE_READ : FMODE_WRITE;
+    if (prep != 0) err = prep;
+    else if ((mode & want) == 0) err = -EBADF;
+    else err = load<i32>(rec, SUB_ERR_LATE);
   } else if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
-    if (type != FT_BLOCK) err = -EINVAL; // pipes have no fsync
-  } else if (opcode != IOCB_CMD_POLL && opcode != IOCB_CMD_NOOP) {
+    if (prep != 0) err = prep;
+    else if (type != FT_BLOCK) err = -EINVAL; // pipes have no fsync
+  } else if (opcode == IOCB_CMD_POLL) {
+    err = prep;
+    // aio_poll: a file without a wait queue (a block device) whose ready mask
+    // (DEFAULT_POLLMASK) has nothing requested keeps apt.error = -EINVAL.
+    if (err == 0 && type == FT_BLOCK && ((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & (load<u32>(rec, SUB_NBYTES) | POLLERR | POLLHUP)) == 0) err = -EINVAL;
+  } else if (opcode != IOCB_CMD_NOOP) {
     err = -EINVAL;
   }
   if (err != 0) {
@@ -264,7 +290,10 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   store<u32>(req, 0xffffffff, KI_PRIVATE);
   store<u32>(req, 0, KI_DONE);
   store<u32>(req, cpu, KI_CPU);
-  store<u32>(req, load<u32>(rec, SUB_COOKIE), KI_COOKIE);
+  // The cookie, packed with this cpu and its claim epoch (layout.ts: COOKIE_*).
+  // Pairs with cpu_online's add of the epoch (this thread's own claim).
+  const epoch = atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff;
+  store<u32>(req, (cpu << COOKIE_CPU_SHIFT) | (epoch << COOKIE_BITS) | (load<u32>(rec, SUB_COOKIE) & COOKIE_INDEX_MASK), KI_COOKIE);
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);
@@ -278,8 +307,9 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
 /**
  * io_submit: submit the n records in the cpu's scratch. Returns how many were
  * submitted; if the first one failed, its -errno. -EINVAL for a bad context.
- * The record that stopped the batch gets its error in SUB_OUT_ID and 0 in
- * SUB_OUT_GEN (no live key has generation 0): -EBUSY there means "retry".
+ * The record that stopped the batch gets its error in SUB_OUT_ID, and in
+ * SUB_OUT_GEN 0 if it failed before the point where Linux writes aio_key
+ * (put_user), 1 after it: -EBUSY there means "retry".
  */
 export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   if (!cpu_ok(cpu)) return -EINVAL;
@@ -294,10 +324,10 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   store<u32>(CPU_OFF + <usize>cpu * CPU_SIZE, 1, CPU_DEFER);
   for (; i < n; i++) {
     const rec = base + <usize>i * SUB_REC_SIZE;
+    store<u32>(rec, 0, SUB_OUT_GEN);
     err = submit_one(cpu, ctx, slot, rec, base + SCRATCH_SEGS);
     if (err < 0) {
       store<i32>(rec, err, SUB_OUT_ID);
-      store<u32>(rec, 0, SUB_OUT_GEN);
       break;
     }
   }
@@ -351,7 +381,7 @@ export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32, contended: bool
     ctx_put_on(cpu, slot);
     return -EBUSY;
   }
-  const n = ring_reap(ctx, scratch(cpu), max < REAP_MAX ? max : REAP_MAX);
+  const n = ring_reap(ctx, scratch(cpu), max < REAP_MAX ? max : REAP_MAX, cpu);
   reap_unlock(ctx);
   // Slots are credited back lazily (refill, when a submitter runs dry), as
   // fs/aio.c does: a reaper writes nothing to the submit side.
@@ -404,13 +434,22 @@ export function sys_rw(cpu: u32, fd: i32, n: u32, pos: f64, write: bool): i32 {
   return r;
 }
 
-/** Type of the file open at fd (FT_*), or -EBADF. The host uses it to pick buffer handling. */
+/**
+ * The file open at fd, packed as FT_* | object << 4 (the device or pipe
+ * index), or -EBADF. The host uses it to pick buffer handling.
+ */
 export function fd_type(fd: i32): i32 {
   const fh = fget(fd);
   if (fh == 0) return -EBADF;
-  const t = file_type(fh);
+  const t = file_type(fh) | (file_obj(fh) << 4);
   fput(fh);
   return <i32>t;
+}
+
+/** Move up to `max` orphaned cookie indices of `cpu` into its scratch (u32 each). */
+export function cookies_orphaned(cpu: u32, max: u32): u32 {
+  if (!cpu_ok(cpu)) return 0;
+  return cookies_take(cpu, scratch(cpu), max < (SCRATCH_SIZE >> 2) ? max : SCRATCH_SIZE >> 2);
 }
 
 // --- the kworker ------------------------------------------------------------------

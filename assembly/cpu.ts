@@ -6,7 +6,7 @@
  * pool. A cpu that vanished without detaching (a terminated worker) leaves its
  * caches to be stolen: tag_alloc and get_reqs raid other cpus before failing.
  */
-import { CPU_OFF, CPU_SIZE, CPU_STATE, CPU_KIND, CPU_TID, CPU_FREE, CPU_ONLINE, H_NCPUS, MAX_CTX, CX_STATE_GEN } from './layout';
+import { CPU_OFF, CPU_SIZE, CPU_STATE, CPU_KIND, CPU_TID, CPU_FREE, CPU_ONLINE, CPU_EPOCH, H_NCPUS, MAX_CTX, CX_STATE_GEN } from './layout';
 import { hi32 } from './barrier';
 import { ctx_addr, ctx_get, ctx_put } from './ctxtab';
 import { tags_drain_cpu } from './tags';
@@ -25,6 +25,9 @@ export function cpu_online(kind: u32, tid: u32): i32 {
     if (atomic.cmpxchg<u32>(a + CPU_STATE, CPU_FREE, CPU_ONLINE) == CPU_FREE) {
       store<u32>(a, kind, CPU_KIND);
       store<u32>(a, tid, CPU_TID);
+      // A new epoch: cookies of this id's earlier owner stop naming anything.
+      // Pairs with cookie_orphan's load.
+      atomic.add<u32>(a + CPU_EPOCH, 1);
       return <i32>c;
     }
   }

@@ -14,7 +14,10 @@
  * The ABA counter makes a pop whose `next` was read from a block that was
  * popped and pushed again in between fail its cmpxchg.
  */
-import { H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE } from './layout';
+import {
+  H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE, H_UFREELISTS, H_ULIVE, H_USTART,
+  ULIVE_SHIFT,
+} from './layout';
 import { pack, hi32, lo32 } from './barrier';
 
 @inline function size_class(size: u32): u32 {
@@ -87,4 +90,136 @@ export function kfree(blk: usize, size: u32): void {
  */
 export function kmalloc_pages(size: u32): usize {
   return bump((size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), PAGE_SIZE);
+}
+
+// --- user memory (k.buffer()) ---------------------------------------------------
+//
+// User blocks come from free lists of their own (H_UFREELISTS) and from pages
+// bumped for them alone: a block below a page is carved from a page that holds
+// only user blocks of its class. So a user block, live or freed, never shares
+// memory with a kernel structure, and a view the user keeps over a freed block
+// can only ever reach another user block.
+//
+// Two bitmaps over all of memory, one bit per 64-byte granule, say which
+// granules are inside a live user block (ULIVE) and where a block starts
+// (USTART). kmalloc_user sets them, kfree_user clears them (atomic or/and on
+// words that neighbouring small blocks share); user_range_ok reads them.
+
+@inline function ulist_head(cls: u32): usize {
+  return H_UFREELISTS + ((cls - KMALLOC_MIN_SHIFT) << 3);
+}
+
+function ulist_pop(cls: u32): usize {
+  const head = ulist_head(cls);
+  let h = atomic.load<u64>(head);
+  while (lo32(h) != 0) {
+    const blk = lo32(h);
+    const next = atomic.load<u32>(blk); // may be stale; the aba half makes the cmpxchg fail then
+    // Pairs with ulist_push's cmpxchg and other pops (same protocol as kmalloc).
+    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, next));
+    if (seen == h) return blk;
+    h = seen;
+  }
+  return 0;
+}
+
+function ulist_push(cls: u32, blk: usize): void {
+  const head = ulist_head(cls);
+  let h = atomic.load<u64>(head);
+  while (true) {
+    atomic.store<u32>(blk, lo32(h));
+    // Release: the link before the block; pairs with ulist_pop.
+    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, <u32>blk));
+    if (seen == h) return;
+    h = seen;
+  }
+}
+
+/** Set (on) or clear granule bits [g, g + n) of the bitmap at `map`. */
+function bits_update(map: usize, g: u32, n: u32, on: bool): void {
+  let i = g;
+  const end = g + n;
+  while (i < end) {
+    const w = map + (<usize>(i >> 5) << 2);
+    const lo = i & 31;
+    const k = end - i < 32 - lo ? end - i : 32 - lo;
+    const mask: u32 = (k == 32 ? 0xffffffff : ((<u32>1 << k) - 1)) << lo;
+    // Words are shared by neighbouring small blocks: atomic or/and, pairs with user_range_ok's loads.
+    if (on) atomic.or<u32>(w, mask);
+    else atomic.and<u32>(w, ~mask);
+    i += k;
+  }
+}
+
+/** A user block of at least `size` bytes (k.buffer()). 0 when out of memory. Not zeroed. */
+export function kmalloc_user(size: u32): usize {
+  if (size == 0) size = 1;
+  const cls = size_class(size);
+  if (cls > KMALLOC_MAX_SHIFT) return 0;
+  const bsize: u32 = 1 << cls;
+  let blk = ulist_pop(cls);
+  if (blk == 0) {
+    if (bsize >= PAGE_SIZE) {
+      blk = bump(bsize, PAGE_SIZE);
+    } else {
+      // A fresh page for this class alone: keep its first block, free the rest.
+      blk = bump(PAGE_SIZE, PAGE_SIZE);
+      if (blk != 0) for (let o: u32 = bsize; o < PAGE_SIZE; o += bsize) ulist_push(cls, blk + o);
+    }
+    if (blk == 0) return 0;
+  }
+  const g = <u32>(blk >> ULIVE_SHIFT);
+  bits_update(<usize>load<u32>(H_USTART), g, 1, true);
+  bits_update(<usize>load<u32>(H_ULIVE), g, bsize >> ULIVE_SHIFT, true);
+  return blk;
+}
+
+/** Free a block from kmalloc_user(size). */
+export function kfree_user(blk: usize, size: u32): void {
+  if (blk == 0) return;
+  if (size == 0) size = 1;
+  const cls = size_class(size);
+  const g = <u32>(blk >> ULIVE_SHIFT);
+  bits_update(<usize>load<u32>(H_ULIVE), g, (<u32>1 << cls) >> ULIVE_SHIFT, false);
+  bits_update(<usize>load<u32>(H_USTART), g, 1, false);
+  ulist_push(cls, blk);
+}
+
+/**
+ * Whether [addr, addr + len) lies inside one live user block: every granule is
+ * live and no block starts after the first granule. len 0 is fine anywhere in
+ * memory. This is how io_submit refuses views over kernel memory (-EFAULT).
+ */
+export function user_range_ok(addr: usize, len: u32): bool {
+  const end = <u64>addr + <u64>len;
+  if (end > <u64>load<u32>(H_HEAP_END)) return false;
+  if (len == 0) return true;
+  const live = <usize>load<u32>(H_ULIVE);
+  const start = <usize>load<u32>(H_USTART);
+  const g0 = <u32>(addr >> ULIVE_SHIFT);
+  const g1 = <u32>((end - 1) >> ULIVE_SHIFT);
+  for (let g = g0; g <= g1; g++) {
+    // Pairs with bits_update's atomic or/and.
+    const lw = atomic.load<u32>(live + (<usize>(g >> 5) << 2));
+    if (((lw >> (g & 31)) & 1) == 0) return false;
+    if (g != g0) {
+      const sw = atomic.load<u32>(start + (<usize>(g >> 5) << 2));
+      if (((sw >> (g & 31)) & 1) != 0) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Boot: carve the user bitmaps from the heap (bump memory is zero). false when
+ * memory is too small.
+ */
+export function user_heap_init(mem_bytes: u32): bool {
+  const bytes = <u32>(((<u64>mem_bytes >> ULIVE_SHIFT) + 7) >> 3);
+  const live = kmalloc_pages(bytes);
+  const start = kmalloc_pages(bytes);
+  if (live == 0 || start == 0) return false;
+  store<u32>(H_ULIVE, <u32>live);
+  store<u32>(H_USTART, <u32>start);
+  return true;
 }

@@ -64,9 +64,9 @@ import {
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
   CX_NR, CX_ID_BASE, KPAGE_OFF, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
-  CB_PIPE, KI_COOKIE, KI_CPU, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
+  CB_PIPE, KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
-  REAP_COOKIE, REAP_CPU, PC_INFLIGHT,
+  REAP_COOKIE, PC_INFLIGHT,
 } from './layout';
 import { EINVAL, EINPROGRESS } from './errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
@@ -352,7 +352,6 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   fput(load<u32>(req, KI_FILE));
 
   const cookie = load<u32>(req, KI_COOKIE);
-  const owner = load<u32>(req, KI_CPU);
 
   // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
   atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));
@@ -378,10 +377,9 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
     store<u32>(rec, bounce, REAP_BOUNCE);
     store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
     store<u32>(rec, cookie, REAP_COOKIE);
-    store<u32>(rec, owner, REAP_CPU);
     store<u32>(ca, n + 1, CPU_STAGED);
   } else {
-    ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, owner, true);
+    ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
   }
 
   // 6. Last touch of context memory: this cpu's in-flight count (io_destroy

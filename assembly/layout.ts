@@ -111,6 +111,21 @@ export const H_KW_STATE: u32 = 332; // kworker thread state, DS_*. W: kworker (R
 // Kernel-wide counters (u64, atomic add; read by k.stats()):
 export const H_ST_DISCARDED: u32 = 336; // events left unreaped in a ring that io_destroy freed
 export const H_ST_LATE_CB: u32 = 344; //   cancel callbacks set_cancel_fn ran at once (the cancel came first)
+// User memory (k.buffer()): blocks come from their own free lists and whole pages
+// of their own (kmalloc_user), so a user block never shares a page with a kernel
+// structure, and a bitmap says, per 64-byte granule, whether it is inside a live
+// user block (ULIVE) and whether a block starts there (USTART). io_submit accepts
+// a view over kernel memory only inside one live user block (user_range_ok).
+export const H_ULIVE: u32 = 352; //   address of the live-granule bitmap (mem_bytes / 512 bytes). W: kernel_init. A: plain
+export const H_USTART: u32 = 356; //  address of the block-start bitmap (same size). W: kernel_init. A: plain
+// Orphaned cookies: per cpu, a bitmap of COOKIE_SPACE bits. A thread's handle for
+// its iocb object (the cookie) travels with the event; when the event is consumed
+// by anyone but the submitting thread (another thread's io_getevents, a user-space
+// reaper moving head, io_destroy discarding it), the kernel sets the cookie's bit
+// so that the submitting thread can free the handle: handles never wrap onto a live one.
+export const H_ORPHANS: u32 = 360; // address of ncpus bitmaps of COOKIE_SPACE / 8 bytes. W: kernel_init. A: plain
+export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
+export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;
 export const KMALLOC_MIN_SHIFT: u32 = 6; // 64 B
 export const KMALLOC_MAX_SHIFT: u32 = 31;
@@ -138,6 +153,13 @@ export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline 
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
 //                                  W/R: the owning thread only. A: plain
 export const CPU_STAGED: u32 = 16; // events staged so far. W/R: owning thread. A: plain
+// Claim epoch: bumped by every cpu_online that claims this id, so cookies of a
+// thread that left (their events may still be in a ring) never name the next
+// owner's handles. W: cpu_online, after the claim. A: atomic add; orphan setters load.
+export const CPU_EPOCH: u32 = 20;
+// Orphaned cookies of this cpu not yet taken back (a hint: the owner scans its
+// bitmap when it is non-zero). W: cookie_orphan (atomic add) / owner (atomic xchg to 0, before it scans).
+export const CPU_ORPHANS: u32 = 24;
 export const CPU_FREE: u32 = 0;
 export const CPU_ONLINE: u32 = 1;
 export const CPU_KIND_MAIN: u32 = 1;
@@ -232,13 +254,21 @@ export const EV_OBJ: u32 = 8; //  u64: kaio puts the request's aio_key here (the
 export const EV_RES: u32 = 16; // i64
 export const EV_RES2: u32 = 24; // i64
 // Ring side array: per slot, what the event carries beyond the kernel's ABI.
-//   0 bounce u64 {size:32 | addr:32} (ownership moves by xchg)  8 cookie  12 submitting cpu
+//   0 bounce u64 {size:32 | addr:32} (ownership moves by xchg)  8 cookie (packed, see
+//   COOKIE_*; ownership moves by xchg, COOKIE_NONE when taken)  12 (reserved)
 // kaio's counterpart of io_event.obj being the user's iocb pointer: the submitting
-// thread finds its iocb object from (cpu, cookie) without a search.
+// thread finds its iocb object from the cookie without a search.
 export const SIDE_SIZE: u32 = 16;
 export const SIDE_BOUNCE: u32 = 0;
 export const SIDE_COOKIE: u32 = 8;
-export const SIDE_CPU: u32 = 12;
+// A cookie, packed: [ cpu : 6 | cpu claim epoch : 8 | index : 18 ]. The index
+// is the submitting thread's handle (src/aio.ts), below COOKIE_SPACE - 1.
+export const COOKIE_BITS: u32 = 18;
+export const COOKIE_SPACE: u32 = 1 << COOKIE_BITS;
+export const COOKIE_INDEX_MASK: u32 = COOKIE_SPACE - 1;
+export const COOKIE_EPOCH_BITS: u32 = 8;
+export const COOKIE_CPU_SHIFT: u32 = COOKIE_BITS + COOKIE_EPOCH_BITS;
+export const COOKIE_NONE: u32 = 0xffffffff;
 
 // ---------------------------------------------------------------------------
 // kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
@@ -444,6 +474,7 @@ export const WQ_CANCELLED: u32 = 4;
 // io_submit: SUB_REC_SIZE-byte records from 0, segments from SCRATCH_SEGS.
 //   0 opcode  4 fd  8 nbytes  12 flags  16 offset f64  24 data u64  32 resfd
 //  36 rw_flags  40 nseg  44 seg_first  48 out_id  52 out_gen  56 bounce  60 bounce_size  64 cookie
+//  68 err_prep  72 err_late  76 err_key
 // Inline completions during io_submit: STAGE_REC_SIZE-byte records from SCRATCH_STAGE (REAP_* offsets).
 export const SCRATCH_OFF: u32 = PIPE_OFF + MAX_PIPES * PIPE_SIZE;
 export const SUB_REC_SIZE: u32 = 80;
@@ -461,7 +492,15 @@ export const SUB_OUT_ID: u32 = 48;
 export const SUB_OUT_GEN: u32 = 52;
 export const SUB_BOUNCE: u32 = 56;
 export const SUB_BOUNCE_SIZE: u32 = 60;
-export const SUB_COOKIE: u32 = 64; // the submitter's handle for its iocb object, echoed with the event
+export const SUB_COOKIE: u32 = 64; // the submitter's handle (cookie index) for its iocb object, echoed with the event
+// Errors the host judged from the iocb alone but that Linux reports later than
+// the fd checks (0 = none): err_prep where aio_prep_rw fails (ioprio, rw_flags:
+// before the open-mode check), err_late after it (buffer import, rw_verify_area).
+export const SUB_ERR_PREP: u32 = 68;
+export const SUB_ERR_LATE: u32 = 72;
+// -EFAULT if the host could not write the iocb's aio_key (Linux's put_user, after
+// fget and the eventfd, before the opcode), else 0.
+export const SUB_ERR_KEY: u32 = 76;
 export const SCRATCH_SEGS: u32 = 32768; // segment table for the batch
 export const SUB_MAX_BATCH: u32 = (SCRATCH_SEGS / SUB_REC_SIZE) | 0; // 409 records per WASM call
 export const SCRATCH_STAGE: u32 = 65536; // events completed inline during io_submit, published together
@@ -473,7 +512,6 @@ export const REAP_REC_SIZE: u32 = 48;
 export const REAP_BOUNCE: u32 = 32;
 export const REAP_BOUNCE_SIZE: u32 = 36;
 export const REAP_COOKIE: u32 = 40;
-export const REAP_CPU: u32 = 44;
 export const REAP_MAX: u32 = 1024; // events per WASM call (48 KiB)
 // kworker: completion list records (kiocb address, result) for the host to finish.
 export const KW_REC_SIZE: u32 = 16;
@@ -501,7 +539,13 @@ export const RWF_DSYNC: u32 = 2;
 export const RWF_SYNC: u32 = 4;
 export const RWF_NOWAIT: u32 = 8;
 export const RWF_APPEND: u32 = 16;
-export const RWF_SUPPORTED: u32 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND;
+export const RWF_NOAPPEND: u32 = 32;
+export const RWF_ATOMIC: u32 = 64;
+export const RWF_DONTCACHE: u32 = 128;
+export const RWF_NOSIGNAL: u32 = 256;
+// The flags Linux 6.18's kiocb_set_rw_flags knows (RWF_SUPPORTED, 0x1ff); others are -EOPNOTSUPP.
+export const RWF_SUPPORTED: u32 = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | RWF_NOAPPEND | RWF_ATOMIC |
+  RWF_DONTCACHE | RWF_NOSIGNAL;
 
 // IOCB_CMD_*
 export const IOCB_CMD_PREAD: u32 = 0;
@@ -527,5 +571,5 @@ export const POLLWRNORM: u32 = 0x100;
 // version of this file).
 export const LAYOUT_SIG: u32 =
   (HEAP_OFF ^ (KIOCB_SIZE << 20) ^ (CTX_SIZE << 12) ^ (BIO_SIZE << 24) ^ (DEV_SIZE << 4) ^
-    (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^ (SIDE_SIZE << 6) ^
+    (PIPE_SIZE << 8) ^ (SUB_REC_SIZE << 16) ^ (REAP_REC_SIZE << 2) ^ (CX_COMPLETED << 18) ^ (SIDE_SIZE << 6) ^ (SUB_ERR_LATE << 22) ^ (H_UFREELISTS << 3) ^
     (KI_BIO_INLINE << 10) ^ (D_NAME << 14) ^ (CW_PAGES << 1) ^ KAIO_VERSION) & 0x7fffffff;

@@ -39,8 +39,9 @@ import {
   RING_ID, RING_NR, RING_HEAD, RING_TAIL, RING_MAGIC, RING_COMPAT, RING_INCOMPAT,
   RING_HEADER_LENGTH, RING_HDR_SIZE, IO_EVENT_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2,
   AIO_RING_MAGIC, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES,
-  PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, REAP_CPU, SIDE_SIZE,
-  SIDE_BOUNCE, SIDE_COOKIE, SIDE_CPU, STAGE_REC_SIZE,
+  PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, SIDE_SIZE,
+  SIDE_BOUNCE, SIDE_COOKIE, STAGE_REC_SIZE, COOKIE_NONE, COOKIE_BITS, COOKIE_INDEX_MASK, COOKIE_CPU_SHIFT,
+  COOKIE_SPACE, H_ORPHANS, CPU_OFF, CPU_SIZE, CPU_EPOCH, CPU_ORPHANS,
 } from './layout';
 import { pcpu_of } from './tags';
 import { kfree } from './heap';
@@ -74,6 +75,7 @@ export function ring_init(ctx: usize, ring_id: u32): void {
   for (let s: u32 = 0; s < nr; s++) {
     store<u32>(ready_of(ctx, s), 0);
     store<u64>(side_of(ctx, s), 0, SIDE_BOUNCE);
+    store<u32>(side_of(ctx, s), COOKIE_NONE, SIDE_COOKIE);
   }
   store<u32>(ctx + CX_REQS, load<u32>(ctx, CX_NR));
   store<u64>(ctx + CX_PROD, 0);
@@ -220,7 +222,7 @@ export function ring_advance(ctx: usize): void {
  * reaper consumed without io_getevents; it is freed here.
  */
 /** Write one event at ring position p and mark it ready (no advance). */
-function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32): void {
+function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32): void {
   const slot = <u32>(p % nr);
   const side = side_of(ctx, slot);
   // Ownership of a slot's bounce block moves by xchg of the {addr, size} word:
@@ -231,8 +233,11 @@ function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, 
     const stale = atomic.xchg<u64>(side + SIDE_BOUNCE, (<u64>bounce_size << 32) | <u64>bounce);
     if (<u32>stale != 0) kfree(<u32>stale, <u32>(stale >> 32));
   }
-  store<u32>(side, cookie, SIDE_COOKIE);
-  store<u32>(side, cpu, SIDE_CPU);
+  // The cookie moves the same way: a cookie still here was consumed without
+  // io_getevents (user space moved head): its owner may free the handle.
+  // Pairs with ring_reap's xchg.
+  const was = atomic.xchg<u32>(side + SIDE_COOKIE, cookie);
+  if (was != COOKIE_NONE) cookie_orphan(was);
   const ev = event_at(ring_of(ctx), slot);
   store<u64>(ev, data, EV_DATA);
   store<u64>(ev, obj, EV_OBJ);
@@ -243,10 +248,10 @@ function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, 
   atomic.store<u32>(ready_of(ctx, slot), <u32>(p + 1));
 }
 
-export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, cpu: u32, advance: bool): void {
+export function ring_publish(ctx: usize, data: u64, obj: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, advance: bool): void {
   const nr = <u64>load<u32>(ctx, CX_RING_NR);
   const p = atomic.add<u64>(ctx + CX_PROD, 1); // pairs with other producers: one position each
-  publish_at(ctx, p, nr, data, obj, res, res2, bounce, bounce_size, cookie, cpu);
+  publish_at(ctx, p, nr, data, obj, res, res2, bounce, bounce_size, cookie);
   if (advance) ring_advance(ctx);
 }
 
@@ -261,7 +266,7 @@ export function ring_publish_staged(ctx: usize, recs: usize, n: u32): void {
   for (let i: u32 = 0; i < n; i++) {
     const r = recs + <usize>i * STAGE_REC_SIZE;
     publish_at(ctx, p0 + <u64>i, nr, load<u64>(r, EV_DATA), load<u64>(r, EV_OBJ), load<i64>(r, EV_RES), load<i64>(r, EV_RES2),
-      load<u32>(r, REAP_BOUNCE), load<u32>(r, REAP_BOUNCE_SIZE), load<u32>(r, REAP_COOKIE), load<u32>(r, REAP_CPU));
+      load<u32>(r, REAP_BOUNCE), load<u32>(r, REAP_BOUNCE_SIZE), load<u32>(r, REAP_COOKIE));
   }
   ring_advance(ctx);
 }
@@ -279,7 +284,7 @@ export function reap_trylock(ctx: usize): bool {
  * then the bounce block its slot owned, which passes to the caller) and move
  * head past them. Caller holds the reap lock. Returns the number copied.
  */
-export function ring_reap(ctx: usize, out: usize, max: u32): u32 {
+export function ring_reap(ctx: usize, out: usize, max: u32, cpu: u32): u32 {
   const ring = ring_of(ctx);
   const nr = load<u32>(ctx, CX_RING_NR);
   // Clamp: user space can write head (fs/aio.c does the same).
@@ -298,8 +303,11 @@ export function ring_reap(ctx: usize, out: usize, max: u32): u32 {
     const b = atomic.load<u64>(side + SIDE_BOUNCE) != 0 ? atomic.xchg<u64>(side + SIDE_BOUNCE, 0) : 0; // pairs with ring_publish's xchg
     store<u32>(rec, <u32>b, REAP_BOUNCE);
     store<u32>(rec, <u32>(b >> 32), REAP_BOUNCE_SIZE);
-    store<u32>(rec, load<u32>(side, SIDE_COOKIE), REAP_COOKIE);
-    store<u32>(rec, load<u32>(side, SIDE_CPU), REAP_CPU);
+    // Take the cookie (pairs with publish_at's xchg). Another cpu's goes back to
+    // its owner as an orphan: this reaper cannot deliver to its objects.
+    const c = atomic.load<u32>(side + SIDE_COOKIE) != COOKIE_NONE ? atomic.xchg<u32>(side + SIDE_COOKIE, COOKIE_NONE) : COOKIE_NONE;
+    if (c != COOKIE_NONE && c >>> COOKIE_CPU_SHIFT != cpu) cookie_orphan(c);
+    store<u32>(rec, c, REAP_COOKIE);
     head = head + 1 == nr ? 0 : head + 1;
     n++;
   }
@@ -321,11 +329,65 @@ export function ring_pending(ctx: usize): u32 {
   return (tail + nr - head) % nr;
 }
 
-/** Free every bounce block still parked in the ring (io_destroy). */
+/**
+ * Free every bounce block still parked in the ring, and hand every cookie
+ * still there back to its owner (io_destroy: the events are discarded).
+ */
 export function ring_free_bounces(ctx: usize): void {
   const nr = load<u32>(ctx, CX_RING_NR);
   for (let s: u32 = 0; s < nr; s++) {
     const b = atomic.xchg<u64>(side_of(ctx, s) + SIDE_BOUNCE, 0);
     if (<u32>b != 0) kfree(<u32>b, <u32>(b >> 32));
+    const c = atomic.xchg<u32>(side_of(ctx, s) + SIDE_COOKIE, COOKIE_NONE); // pairs with ring_reap's xchg
+    if (c != COOKIE_NONE) cookie_orphan(c);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Orphaned cookies
+
+/**
+ * Tell a cookie's owner that its event was consumed elsewhere: set the
+ * cookie's bit in its cpu's orphan bitmap. A cookie from an earlier claim of
+ * that cpu id (its thread left; the epoch moved on) is dropped: the new owner
+ * never had it.
+ */
+export function cookie_orphan(c: u32): void {
+  const cpu = c >>> COOKIE_CPU_SHIFT;
+  if (cpu >= load<u32>(H_NCPUS)) return;
+  const epoch = (c >>> COOKIE_BITS) & 0xff;
+  // Pairs with cpu_online's atomic add of the epoch (after its claim).
+  if ((atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff) != epoch) return;
+  const idx = c & COOKIE_INDEX_MASK;
+  const map = <usize>load<u32>(H_ORPHANS) + <usize>cpu * (COOKIE_SPACE >> 3);
+  // Pairs with the owner's atomic xchg of the word in cookies_take.
+  atomic.or<u32>(map + (<usize>(idx >> 5) << 2), <u32>1 << (idx & 31));
+  // The count after the bit: an owner that sees it non-zero and scans finds the
+  // bit. Pairs with cookies_take's xchg of the count, which comes before its
+  // scan (a bit set behind the scan leaves the count non-zero for the next one).
+  atomic.add<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_ORPHANS, 1);
+}
+
+/**
+ * The owner side: move up to `max` orphaned cookie indices of `cpu` into
+ * `out` (u32 each) and clear their bits. Returns the count.
+ */
+export function cookies_take(cpu: u32, out: usize, max: u32): u32 {
+  if (cpu >= load<u32>(H_NCPUS)) return 0;
+  const map = <usize>load<u32>(H_ORPHANS) + <usize>cpu * (COOKIE_SPACE >> 3);
+  // Zero the count first: a bit set after this scan passes its word counts again.
+  atomic.xchg<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_ORPHANS, 0);
+  let n: u32 = 0;
+  for (let w: u32 = 0; w < (COOKIE_SPACE >> 5) && n + 32 <= max; w++) {
+    const a = map + (<usize>w << 2);
+    if (atomic.load<u32>(a) == 0) continue;
+    let bits = atomic.xchg<u32>(a, 0); // pairs with cookie_orphan's atomic or
+    while (bits != 0) {
+      const b = ctz<u32>(bits);
+      bits &= bits - 1;
+      store<u32>(out + (<usize>n << 2), (w << 5) | b);
+      n++;
+    }
+  }
+  return n;
 }

@@ -62,7 +62,7 @@ export class BufferRegistry {
     if (!m) this.ids.set(dev, (m = new WeakMap()));
     const known = m.get(sab);
     if (known !== undefined) return known;
-    const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >> 2, 1) + 1;
+    const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >>> 2, 1) + 1;
     this.waitReady(dev);
     const ch = this.channel(dev);
     while (receiveMessageOnPort(ch as unknown as MessagePort)) { /* drain what other posters sent */ }
@@ -84,7 +84,7 @@ export class BufferRegistry {
 
   /** A BroadcastChannel only delivers to receivers that exist: wait until the mover listens. */
   private waitReady(dev: number): void {
-    const word = dev < 0 ? L.H_KW_STATE >> 2 : (L.DEV_OFF + dev * L.DEV_SIZE + L.D_STATE) >> 2;
+    const word = dev < 0 ? L.H_KW_STATE >>> 2 : (L.DEV_OFF + dev * L.DEV_SIZE + L.D_STATE) >>> 2;
     const i32 = this.core.i32;
     if (!waitUntil(i32, word, () => Atomics.load(i32, word) !== L.DS_STARTING, 10_000, 0)) {
       throw new Error('kaio: device thread did not start');
@@ -128,38 +128,58 @@ export class BufferTable {
 
 export { isSAB };
 
+const taByteOffset = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteOffset')!.get!;
+const taByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get!;
+
 /**
- * The view k.buffer() returns: a block of the kernel's memory, as a
+ * The view k.buffer() returns: a block of the kernel's user memory, as a
  * Uint8Array. The block goes back to the kernel's heap when this view and
  * every view cut from it with subarray() are garbage (each sub-view holds its
- * parent, so a sub-view alone keeps the block alive). A view made by hand
- * over `.buffer` holds nothing: keep a KernelBuffer alive while you use it.
+ * parent, so a sub-view alone keeps the block alive), and no request that
+ * uses it is in flight (a submitted request holds its buffers until its event
+ * is reaped or discarded). A view made by hand over `.buffer` holds nothing:
+ * keep a KernelBuffer alive while you use it.
  *
- * It also carries its kernel address, so io_submit takes it for zero-copy I/O
- * without asking the view for its buffer (a slow getter on shared memory).
+ * It carries its block's bounds, so io_submit takes it for zero-copy I/O
+ * without asking the view for its buffer (a slow getter on shared memory) and
+ * without trusting any property a user may have redefined on it.
  */
 export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
-  #addr = 0;
+  #start = 0;
+  #end = 0;
   #core: Core | undefined;
   #parent: KernelBuffer | undefined;
 
   /** @internal */
-  static adopt(view: KernelBuffer, core: Core, addr: number): KernelBuffer {
+  static adopt(view: KernelBuffer, core: Core, addr: number, size: number): KernelBuffer {
     view.#core = core;
-    view.#addr = addr;
+    view.#start = addr;
+    view.#end = addr + size;
     return view;
   }
 
-  /** The kernel address of v's first byte if v is a KernelBuffer of `core`'s kernel, else -1. */
-  static addrIn(v: object, core: Core): number {
-    return #addr in v && (v as KernelBuffer).#core === core ? (v as KernelBuffer).#addr : -1;
+  /**
+   * The kernel address of v's first byte if v is a KernelBuffer of `core`'s
+   * kernel lying inside its block (read through the intrinsic getters), else -1.
+   */
+  static addrIn(v: object, core: Core, len: number): number {
+    if (!(#start in v) || (v as KernelBuffer).#core !== core) return -1;
+    const kb = v as KernelBuffer;
+    const off = taByteOffset.call(kb) as number;
+    return off >= kb.#start && off + len <= kb.#end && len <= (taByteLength.call(kb) as number) ? off : -1;
+  }
+
+  /** The intrinsic byteLength of v if v is a KernelBuffer of `core`'s kernel, else -1. */
+  static lengthIn(v: object, core: Core): number {
+    return #start in v && (v as KernelBuffer).#core === core ? (taByteLength.call(v) as number) : -1;
   }
 
   override subarray(begin?: number, end?: number): KernelBuffer {
     const sub = super.subarray(begin, end) as KernelBuffer;
     if (this.#core !== undefined) {
       sub.#core = this.#core;
-      sub.#addr = this.#addr + (sub.byteOffset - this.byteOffset);
+      sub.#start = this.#start;
+      sub.#end = this.#end;
       sub.#parent = this;
     }
     return sub;

@@ -23,6 +23,10 @@ export interface KaioExports {
   cpu_reclaim(kind: number, tid: number): number;
   kmalloc(size: number): number;
   kfree(addr: number, size: number): void;
+  kmalloc_user(size: number): number;
+  kfree_user(addr: number, size: number): void;
+  user_range_ok(addr: number, len: number): number;
+  cookies_orphaned(cpu: number, max: number): number;
   io_setup(nr: number): number;
   ctx_gen(slot: number): number;
   ctx_kill(slot: number, gen: number): number;
@@ -116,9 +120,9 @@ export class Core {
 
   /** Check the header that kernel_init wrote (magic, version, layout). */
   checkHeader(): void {
-    const m = this.u32[L.H_MAGIC >> 2];
-    const v = this.u32[L.H_VERSION >> 2];
-    const s = this.u32[L.H_LAYOUT_SIG >> 2];
+    const m = this.u32[L.H_MAGIC >>> 2];
+    const v = this.u32[L.H_VERSION >>> 2];
+    const s = this.u32[L.H_LAYOUT_SIG >>> 2];
     if (m !== L.KAIO_MAGIC || v !== L.KAIO_VERSION || s !== L.LAYOUT_SIG) {
       throw new Error(`kaio: shared memory header mismatch (magic ${m.toString(16)}, version ${v}, layout ${s})`);
     }
@@ -128,7 +132,7 @@ export class Core {
   online(kind: number, tid: number): void {
     const cpu = this.x.cpu_online(kind, tid);
     if (cpu < 0) {
-      throw Object.assign(new Error(`kaio: all ${this.u32[L.H_NCPUS >> 2]} cpus are taken (boot with a larger maxCpus)`), { code: 'ERR_KAIO_NO_CPU' });
+      throw Object.assign(new Error(`kaio: all ${this.u32[L.H_NCPUS >>> 2]} cpus are taken (boot with a larger maxCpus)`), { code: 'ERR_KAIO_NO_CPU' });
     }
     this.cpu = cpu;
     this.scratch = L.SCRATCH_OFF + cpu * L.SCRATCH_SIZE;
@@ -140,23 +144,28 @@ export class Core {
   }
 
   get flags(): number {
-    return this.u32[L.H_FLAGS >> 2];
+    return this.u32[L.H_FLAGS >>> 2];
   }
 
   /** Read a u64 as a number (exact below 2^53). */
   readU64(addr: number): number {
-    return this.u32[addr >> 2] + this.u32[(addr >> 2) + 1] * 0x100000000;
+    return this.u32[addr >>> 2] + this.u32[(addr >>> 2) + 1] * 0x100000000;
   }
 
   /** Read an i64 as a number. */
   readI64(addr: number): number {
-    return this.u32[addr >> 2] + this.i32[(addr >> 2) + 1] * 0x100000000;
+    return this.u32[addr >>> 2] + this.i32[(addr >>> 2) + 1] * 0x100000000;
   }
 
-  /** Write `len` bytes of a UTF-8 string into scratch; returns the byte length. */
-  putString(s: string, at = this.scratch): number {
+  /**
+   * Write a UTF-8 string into scratch; returns its byte length, or -1 if it is
+   * longer than `max` bytes (nothing is written then: every copy into kernel
+   * memory is bounded before it starts).
+   */
+  putString(s: string, max: number): number {
     const bytes = Buffer.from(s, 'utf8');
-    this.u8.set(bytes, at);
+    if (bytes.length > max || bytes.length > L.SCRATCH_SIZE) return -1;
+    this.u8.set(bytes, this.scratch);
     return bytes.length;
   }
 }

@@ -79,9 +79,29 @@ export function invalidArg(name: string, expected: string, value: unknown): Type
   return e;
 }
 
+/** The Error every creating call of a shut-down kernel throws: code 'ERR_KAIO_SHUTDOWN'. */
+export function shutdownError(call: string): Error & { code: string } {
+  const e = new Error(`kaio: ${call}() on a kernel that is shut down (or detached)`) as Error & { code: string };
+  e.code = 'ERR_KAIO_SHUTDOWN';
+  return e;
+}
+
+/** A RangeError naming the option ('options.memoryMiB must be ...'). */
+export function outOfRange(name: string, expected: string, value: unknown): RangeError & { code: string } {
+  const e = new RangeError(`${name} must be ${expected}; received ${describe(value)}`) as RangeError & { code: string };
+  e.code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
 function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}...` : v}'`;
   if (typeof v === 'bigint') return `${v}n`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return Array.isArray(v) ? 'an array' : `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  try {
+    // A hostile object's constructor may be a getter that throws.
+    return `an instance of ${String((v as object).constructor?.name ?? 'Object')}`;
+  } catch {
+    return 'an object';
+  }
 }

@@ -9,7 +9,7 @@ import * as E from '../assembly/errno';
 import { Core, loadModule, type KernelHandle } from './core';
 import { Syscalls } from './aio';
 import { AioContext } from './promises';
-import { invalidArg, systemError } from './errno';
+import { invalidArg, systemError, shutdownError, outOfRange } from './errno';
 import { waitUntilAsync } from './wait';
 import { KernelBuffer } from './buffers';
 
@@ -82,6 +82,12 @@ function intOption(name: string, v: unknown, def: number, min: number, max: numb
 
 let bootSeq = 0;
 
+/** The largest kernel memory: 65520 WebAssembly pages, under wasm32's 4 GiB. */
+const MAX_MEMORY_MIB = 4095;
+/** PATH_MAX and NAME_MAX, as Linux. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
 // Workers that exit without detaching (terminate(), a crash) leave their cpu
 // claimed. The thread that booted a kernel sees its own workers exit (the
 // process 'worker' event, then the worker's 'exit'); it takes their cpus back.
@@ -119,7 +125,7 @@ export class Kernel extends Syscalls {
   #down: Promise<void> | undefined;
   #attached = false;
   #detached = false;
-  #buffers = new FinalizationRegistry<[number, number]>(([addr, size]) => this.core.x.kfree(addr, size));
+  #buffers = new FinalizationRegistry<[number, number]>(([addr, size]) => this.core.x.kfree_user(addr, size));
 
   private constructor(core: Core) {
     super(core);
@@ -130,7 +136,10 @@ export class Kernel extends Syscalls {
     if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
     const aioMaxNr = intOption('options.aioMaxNr', options.aioMaxNr, L.AIO_MAX_NR_DEFAULT, 1, 0xffffffff);
     const maxCpus = intOption('options.maxCpus', options.maxCpus, 32, 2, L.MAX_CPUS);
-    const memoryMiB = intOption('options.memoryMiB', options.memoryMiB, 256, 64, 4095);
+    const mib = options.memoryMiB;
+    if (mib !== undefined && (typeof mib !== 'number' || !Number.isInteger(mib))) throw invalidArg('options.memoryMiB', 'an integer from 64 to 4095', mib);
+    if (mib !== undefined && (mib < 64 || mib > MAX_MEMORY_MIB)) throw outOfRange('options.memoryMiB', `from 64 to ${MAX_MEMORY_MIB} (a WebAssembly memory is at most 4 GiB)`, mib);
+    const memoryMiB = mib ?? 256;
     const lookup = options.lookup ?? 'tags';
     if (lookup !== 'tags' && lookup !== 'list') throw invalidArg('options.lookup', "'tags' or 'list'", lookup);
     const cancel = options.cancel ?? 'effective';
@@ -143,7 +152,12 @@ export class Kernel extends Syscalls {
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;
     const pages = memBytes / L.WASM_PAGE;
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    } catch (err) {
+      throw Object.assign(outOfRange('options.memoryMiB', `a size this process can allocate (${String((err as Error).message)})`, memoryMiB), { cause: err });
+    }
     const bootId = (randomInt(0, 0x7fff0000) + bootSeq++) >>> 0;
     const handle: KernelHandle = { memory, module, bootId, memBytes };
     const core = new Core(handle);
@@ -170,7 +184,7 @@ export class Kernel extends Syscalls {
     }
     const core = new Core(handle);
     core.checkHeader();
-    if (Atomics.load(core.i32, L.H_KW_STATE >> 2) !== L.DS_READY) throw new Error('kaio: that kernel is shut down');
+    if (Atomics.load(core.i32, L.H_KW_STATE >>> 2) !== L.DS_READY) throw new Error('kaio: that kernel is shut down');
     core.online(L.CPU_KIND_WORKER, threadId);
     const k = new Kernel(core);
     k.#attached = true;
@@ -187,6 +201,7 @@ export class Kernel extends Syscalls {
   detach(): void {
     if (!this.#attached || this.#detached) return;
     this.#detached = true;
+    this.dead = true;
     this.buffers.close();
     this.core.offline();
   }
@@ -200,8 +215,8 @@ export class Kernel extends Syscalls {
   stats(): KernelStats {
     const u64 = this.core.u64;
     return {
-      eventsDiscarded: Number(Atomics.load(u64, L.H_ST_DISCARDED >> 3)),
-      lateCallbacks: Number(Atomics.load(u64, L.H_ST_LATE_CB >> 3)),
+      eventsDiscarded: Number(Atomics.load(u64, L.H_ST_DISCARDED >>> 3)),
+      lateCallbacks: Number(Atomics.load(u64, L.H_ST_LATE_CB >>> 3)),
       cpusOnline: this.core.x.cpus_online(),
     };
   }
@@ -226,12 +241,12 @@ export class Kernel extends Syscalls {
 
   /** fs.aio-nr: events requested by live contexts. */
   get aio_nr(): number {
-    return Atomics.load(this.core.u32, L.H_AIO_NR >> 2);
+    return Atomics.load(this.core.u32, L.H_AIO_NR >>> 2);
   }
 
   /** fs.aio-max-nr. */
   get aio_max_nr(): number {
-    return this.core.u32[L.H_AIO_MAX_NR >> 2];
+    return this.core.u32[L.H_AIO_MAX_NR >>> 2];
   }
 
   #spawn(role: 'ramdisk' | 'kworker', dev: number): Worker {
@@ -247,7 +262,7 @@ export class Kernel extends Syscalls {
   async #startKworker(): Promise<void> {
     this.#spawn('kworker', -1);
     const i32 = this.core.i32;
-    const w = L.H_KW_STATE >> 2;
+    const w = L.H_KW_STATE >>> 2;
     if (!(await waitUntilAsync(i32, w, () => Atomics.load(i32, w) !== L.DS_STARTING, 30_000))) {
       throw new Error('kaio: the kworker thread did not start');
     }
@@ -258,18 +273,20 @@ export class Kernel extends Syscalls {
    * '/dev/<name>'. Throws on bad options or if the name is taken.
    */
   ramdisk(name: string, options: RamdiskOptions): string {
+    if (this.dead) throw shutdownError('ramdisk');
     if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
     if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
       throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
     }
     if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
-    const size = intOption('options.sizeBytes', options.sizeBytes, NaN, 1, 0xffff0000);
+    if (options.sizeBytes === undefined) throw invalidArg('options.sizeBytes', 'an integer from 1 to 4294901760 (required)', undefined);
+    const size = intOption('options.sizeBytes', options.sizeBytes, 0, 1, 0xffff0000);
     const service = intOption('options.serviceTimeUs', options.serviceTimeUs, 100, 0, 60_000_000);
     const depth = intOption('options.queueDepth', options.queueDepth, 32, 1, 65536);
     const abortable = options.abortable ?? false;
     if (typeof abortable !== 'boolean') throw invalidArg('options.abortable', 'a boolean', abortable);
     const core = this.core;
-    const len = core.putString(name);
+    const len = core.putString(name, L.D_NAME_MAX - 1);
     const dev = core.x.device_create(L.DT_RAMDISK, size, service, depth, abortable ? L.DEVF_ABORTABLE : 0, core.scratch, len);
     if (dev < 0) {
       const err = systemError(-dev, 'ramdisk', `/dev/${name}`);
@@ -287,54 +304,67 @@ export class Kernel extends Syscalls {
    * no thread and keeps no statistics. For measuring the kernel path alone.
    */
   nulldev(name: string): string {
+    if (this.dead) throw shutdownError('nulldev');
     if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
     if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
       throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
     }
     const core = this.core;
-    const len = core.putString(name);
+    const len = core.putString(name, L.D_NAME_MAX - 1);
     const dev = core.x.device_create(L.DT_NULL, 0, 0, 1, 0, core.scratch, len);
     if (dev < 0) throw systemError(-dev, 'nulldev', `/dev/${name}`);
     this.#devices.set(name, dev);
     return `/dev/${name}`;
   }
 
+  /**
+   * The device at `path`, or -errno: -ENAMETOOLONG (PATH_MAX bytes or more, or
+   * a component over NAME_MAX, judged before anything is copied), -ENOENT.
+   */
   #findDevice(path: unknown): number {
-    if (typeof path !== 'string' || !path.startsWith('/dev/')) return -1;
+    if (typeof path !== 'string') return -E.ENOENT;
+    const bytes = Buffer.byteLength(path);
+    if (bytes >= PATH_MAX) return -E.ENAMETOOLONG;
+    for (const part of path.split('/')) if (Buffer.byteLength(part) > NAME_MAX) return -E.ENAMETOOLONG;
+    if (!path.startsWith('/dev/')) return -E.ENOENT;
     const name = path.slice(5);
     const known = this.#devices.get(name);
     if (known !== undefined) return known;
-    const len = this.core.putString(name);
-    return this.core.x.device_find(this.core.scratch, len);
+    const len = this.core.putString(name, L.D_NAME_MAX - 1);
+    if (len < 0) return -E.ENOENT; // longer than any device name
+    const dev = this.core.x.device_find(this.core.scratch, len);
+    return dev < 0 ? -E.ENOENT : dev;
   }
 
-  /** open(2) a device: an fd, or -ENOENT (no such device) / -EINVAL (bad mode) / -EMFILE / -ENFILE. */
+  /** open(2) a device: an fd, or -ENOENT (no such device) / -ENAMETOOLONG / -EINVAL (bad mode) / -EMFILE / -ENFILE. */
   open(path: string, mode: 'r' | 'w' | 'rw'): number {
-    const fmode = typeof mode === 'string' ? FMODES[mode] : undefined;
+    if (this.dead) return -E.EINVAL;
+    const fmode = typeof mode === 'string' && Object.hasOwn(FMODES, mode) ? FMODES[mode] : undefined;
     if (fmode === undefined) return -E.EINVAL;
     const dev = this.#findDevice(path);
-    if (dev < 0) return -E.ENOENT;
+    if (dev < 0) return dev;
     return this.core.x.file_open(L.FT_BLOCK, fmode, dev);
   }
 
-  /** Control and statistics of a device. Throws an Error with code 'ENOENT' if there is none at `path`. */
+  /** Control and statistics of a device. Throws an Error with code 'ENOENT' (or 'ENAMETOOLONG') if there is none at `path`. */
   device(path: string): DeviceControl {
+    if (this.dead) throw shutdownError('device');
     const dev = this.#findDevice(path);
-    if (dev < 0) throw systemError(E.ENOENT, 'device', String(path));
+    if (dev < 0) throw systemError(-dev, 'device', typeof path === 'string' && path.length > 200 ? `${path.slice(0, 200)}...` : String(path));
     const core = this.core;
     const d = L.DEV_OFF + dev * L.DEV_SIZE;
     const kick = () => {
-      Atomics.add(core.i32, (d + L.D_DOORBELL) >> 2, 1);
-      Atomics.notify(core.i32, (d + L.D_DOORBELL) >> 2);
+      Atomics.add(core.i32, (d + L.D_DOORBELL) >>> 2, 1);
+      Atomics.notify(core.i32, (d + L.D_DOORBELL) >>> 2);
     };
-    const st = (off: number) => Number(Atomics.load(core.u64, (d + off) >> 3));
+    const st = (off: number) => Number(Atomics.load(core.u64, (d + off) >>> 3));
     return {
       path,
       pause: () => {
-        Atomics.store(core.i32, (d + L.D_PAUSED) >> 2, 1);
+        Atomics.store(core.i32, (d + L.D_PAUSED) >>> 2, 1);
       },
       resume: () => {
-        Atomics.store(core.i32, (d + L.D_PAUSED) >> 2, 0);
+        Atomics.store(core.i32, (d + L.D_PAUSED) >>> 2, 0);
         kick();
       },
       stats: () => ({
@@ -345,7 +375,7 @@ export class Kernel extends Syscalls {
         bytes: st(L.D_ST_BYTES),
       }),
       ready: async () => {
-        const w = (d + L.D_STATE) >> 2;
+        const w = (d + L.D_STATE) >>> 2;
         // Pairs with the device thread's cmpxchg STARTING -> READY and its notify.
         if (!(await waitUntilAsync(core.i32, w, () => Atomics.load(core.i32, w) !== L.DS_STARTING, 30_000))) {
           throw systemError(E.ETIMEDOUT, 'device', path);
@@ -360,10 +390,11 @@ export class Kernel extends Syscalls {
    * cut from it with subarray() are garbage collected (see KernelBuffer).
    */
   buffer(size: number): KernelBuffer {
+    if (this.dead) throw shutdownError('buffer');
     if (typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || size > 0x7fffffff) throw invalidArg('size', 'a positive integer', size);
-    const addr = this.core.x.kmalloc(size);
+    const addr = this.core.x.kmalloc_user(size) >>> 0;
     if (!addr) throw systemError(E.ENOMEM, 'buffer');
-    const view = KernelBuffer.adopt(new KernelBuffer(this.core.buffer, addr, size), this.core, addr);
+    const view = KernelBuffer.adopt(new KernelBuffer(this.core.buffer, addr, size), this.core, addr, size);
     this.#buffers.register(view, [addr, size]);
     return view;
   }
@@ -374,6 +405,7 @@ export class Kernel extends Syscalls {
    * io_setup fails (EAGAIN over aio_max_nr).
    */
   context(options: { depth?: number } = {}): AioContext {
+    if (this.dead) throw shutdownError('context');
     const depth = intOption('options.depth', options.depth, 128, 1, L.AIO_NR_LIMIT);
     return new AioContext(this, depth);
   }
@@ -387,7 +419,7 @@ export class Kernel extends Syscalls {
     if (!c) return undefined;
     const core = this.core;
     if (core.x.ctx_stat(c.slot, c.gen, cpu, core.scratch) < 0) return undefined;
-    const u = (i: number) => core.u32[(core.scratch >> 2) + i];
+    const u = (i: number) => core.u32[(core.scratch >>> 2) + i];
     return {
       nr: u(0), ringNr: u(1), freeTags: u(2), freeSlots: u(3), inflight: u(4), inRing: u(5),
       batch: u(6), cacheSize: u(7), idBase: u(8), published: u(9), cachedHere: u(10),
@@ -407,6 +439,7 @@ export class Kernel extends Syscalls {
       this.detach();
       return Promise.resolve();
     }
+    this.dead = true; // from now on every call fails (-EINVAL, or ERR_KAIO_SHUTDOWN)
     this.#down ??= this.#shutdown();
     return this.#down;
   }
@@ -415,8 +448,8 @@ export class Kernel extends Syscalls {
     const core = this.core;
     for (let slot = 0; slot < L.MAX_CTX; slot++) {
       const a = L.CTX_OFF + slot * L.CTX_SIZE;
-      if (core.u32[(a + L.CX_STATE_GEN) >> 2] === L.CTX_LIVE) {
-        const r = await this.destroyAsync(core.u32[(a + L.CX_STATE_GEN + 4) >> 2] * L.MAX_CTX + slot, 10_000);
+      if (core.u32[(a + L.CX_STATE_GEN) >>> 2] === L.CTX_LIVE) {
+        const r = await this.destroyAsync(core.u32[(a + L.CX_STATE_GEN + 4) >>> 2] * L.MAX_CTX + slot, 10_000);
         if (r === -E.ETIMEDOUT) process.emitWarning(`kaio: shutdown abandoned a context whose requests did not complete`);
       }
     }
@@ -434,14 +467,14 @@ export class Kernel extends Syscalls {
     });
     for (let dev = 0; dev < L.MAX_DEVS; dev++) {
       const d = L.DEV_OFF + dev * L.DEV_SIZE;
-      if (core.u32[(d + L.D_TYPE) >> 2] !== L.DT_RAMDISK) continue;
-      Atomics.store(core.i32, (d + L.D_STATE) >> 2, L.DS_STOP);
-      Atomics.add(core.i32, (d + L.D_DOORBELL) >> 2, 1);
-      Atomics.notify(core.i32, (d + L.D_DOORBELL) >> 2);
+      if (core.u32[(d + L.D_TYPE) >>> 2] !== L.DT_RAMDISK) continue;
+      Atomics.store(core.i32, (d + L.D_STATE) >>> 2, L.DS_STOP);
+      Atomics.add(core.i32, (d + L.D_DOORBELL) >>> 2, 1);
+      Atomics.notify(core.i32, (d + L.D_DOORBELL) >>> 2);
     }
-    Atomics.store(core.i32, L.H_KW_STATE >> 2, L.DS_STOP);
-    Atomics.add(core.i32, L.H_KW_DOORBELL >> 2, 1);
-    Atomics.notify(core.i32, L.H_KW_DOORBELL >> 2);
+    Atomics.store(core.i32, L.H_KW_STATE >>> 2, L.DS_STOP);
+    Atomics.add(core.i32, L.H_KW_DOORBELL >>> 2, 1);
+    Atomics.notify(core.i32, L.H_KW_DOORBELL >>> 2);
     await Promise.all(exits);
     this.buffers.close();
     core.offline();

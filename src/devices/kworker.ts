@@ -15,26 +15,26 @@ import { BufferTable } from '../buffers';
 export function runKworker(core: Core): void {
   const { u8, u32, i32, x } = core;
   const table = new BufferTable(core.handle.bootId, -1);
-  const bellW = L.H_KW_DOORBELL >> 2;
-  const stateW = L.H_KW_STATE >> 2;
+  const bellW = L.H_KW_DOORBELL >>> 2;
+  const stateW = L.H_KW_STATE >>> 2;
   Atomics.compareExchange(i32, stateW, L.DS_STARTING, L.DS_READY); // unless already told to stop
   Atomics.notify(i32, stateW);
 
   const fillSab = (req: number, res: number): number => {
-    const op = u32[(req + L.KI_OPCODE) >> 2];
+    const op = u32[(req + L.KI_OPCODE) >>> 2];
     if (op !== L.IOCB_CMD_PREAD && op !== L.IOCB_CMD_PREADV) return res;
-    const bounce = u32[(req + L.KI_BOUNCE) >> 2];
+    const bounce = u32[(req + L.KI_BOUNCE) >>> 2];
     if (!bounce || res <= 0) return res;
-    const nseg = u32[(req + L.KI_NSEG) >> 2];
-    const segs = u32[(req + L.KI_SEGS) >> 2];
+    const nseg = u32[(req + L.KI_NSEG) >>> 2];
+    const segs = u32[(req + L.KI_SEGS) >>> 2];
     let at = 0;
     for (let i = 0; i < nseg && at < res; i++) {
       const s = segs + i * L.SEG_SIZE;
-      const len = u32[(s + L.SEG_LEN) >> 2];
+      const len = u32[(s + L.SEG_LEN) >>> 2];
       const n = Math.min(len, res - at);
-      if (u32[(s + L.SEG_KIND) >> 2] === L.BUF_SAB) {
-        const user = table.get(u32[(s + L.SEG_REF) >> 2]);
-        const off = u32[(s + L.SEG_OFF) >> 2];
+      if (u32[(s + L.SEG_KIND) >>> 2] === L.BUF_SAB) {
+        const user = table.get(u32[(s + L.SEG_REF) >>> 2]);
+        const off = u32[(s + L.SEG_OFF) >>> 2];
         if (!user || off + n > user.length) return -14; // EFAULT
         user.set(u8.subarray(bounce + at, bounce + at + n), off);
       }
@@ -49,14 +49,14 @@ export function runKworker(core: Core): void {
     const n = x.kworker_collect(core.cpu);
     for (let k = 0; k < n; k++) {
       const rec = core.scratch + k * L.KW_REC_SIZE;
-      const req = u32[rec >> 2];
+      const req = u32[rec >>> 2];
       const res = fillSab(req, core.readI64(rec + 8));
       x.kworker_complete(core.cpu, req, BigInt(res));
     }
     if (n > 0) continue;
-    Atomics.store(i32, L.H_KW_WAITING >> 2, 1); // pairs with pipe_queue_work's load of waiting
+    Atomics.store(i32, L.H_KW_WAITING >>> 2, 1); // pairs with pipe_queue_work's load of waiting
     Atomics.wait(i32, bellW, bell);
-    Atomics.store(i32, L.H_KW_WAITING >> 2, 0);
+    Atomics.store(i32, L.H_KW_WAITING >>> 2, 0);
   }
   table.close();
   Atomics.store(i32, stateW, L.DS_STOPPED);

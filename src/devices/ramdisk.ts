@@ -20,7 +20,7 @@ import { BufferTable } from '../buffers';
 export function runRamdisk(core: Core, dev: number): void {
   const { u8, u32, i32, x } = core;
   const d = L.DEV_OFF + dev * L.DEV_SIZE;
-  const W = (off: number) => (d + off) >> 2;
+  const W = (off: number) => (d + off) >>> 2;
   const media = u32[W(L.D_MEDIA)];
   const depth = u32[W(L.D_QUEUE_DEPTH)];
   const serviceMs = u32[W(L.D_SERVICE_US)] / 1000;
@@ -41,13 +41,13 @@ export function runRamdisk(core: Core, dev: number): void {
   Atomics.notify(i32, W(L.D_STATE));
 
   const transfer = (bio: number): [number, number] => {
-    const op = u32[(bio + L.BI_OP) >> 2];
-    const len = u32[(bio + L.BI_LEN) >> 2];
+    const op = u32[(bio + L.BI_OP) >>> 2];
+    const len = u32[(bio + L.BI_LEN) >>> 2];
     if (op === L.BIO_FLUSH || len === 0) return [0, 0];
     const pos = core.readU64(bio + L.BI_POS);
-    const kind = u32[(bio + L.BI_KIND) >> 2];
-    const ref = u32[(bio + L.BI_REF) >> 2];
-    const off = u32[(bio + L.BI_OFF) >> 2];
+    const kind = u32[(bio + L.BI_KIND) >>> 2];
+    const ref = u32[(bio + L.BI_REF) >>> 2];
+    const off = u32[(bio + L.BI_OFF) >>> 2];
     const m = media + pos;
     if (kind === L.BUF_MEM) {
       if (op === L.BIO_READ) u8.copyWithin(ref + off, m, m + len);
@@ -94,7 +94,7 @@ export function runRamdisk(core: Core, dev: number): void {
 
     if (Atomics.load(i32, W(L.D_PAUSED)) === 0) {
       while (qLen < depth) {
-        const bio = x.blk_fetch(core.cpu, dev);
+        const bio = x.blk_fetch(core.cpu, dev) >>> 0;
         if (!bio) break;
         q[(qHead + qLen) % depth] = bio;
         arrived[(qHead + qLen) % depth] = performance.now();

@@ -35,7 +35,7 @@ describe.each(STRATEGIES)('io_submit errors (%s)', (_name, opts) => {
       ['reserved field set', { ...tRead(fd, buf), aio_reserved2: 1 }, -errno.EINVAL],
       ['negative offset', tRead(fd, buf, -512), -errno.EINVAL],
       ['non-integer offset', tRead(fd, buf, 1.5), -errno.EINVAL],
-      ['nbytes larger than the buffer', { ...tRead(fd, buf), aio_nbytes: 17 }, -errno.EINVAL],
+      ['nbytes larger than the buffer', { ...tRead(fd, buf), aio_nbytes: 17 }, -errno.EFAULT],
       ['negative nbytes', { ...tRead(fd, buf), aio_nbytes: -1 }, -errno.EINVAL],
       ['bad fd', tRead(12345, buf), -errno.EBADF],
       ['fd -1', tRead(-1, buf), -errno.EBADF],
@@ -72,7 +72,7 @@ describe.each(STRATEGIES)('io_submit errors (%s)', (_name, opts) => {
     }
   });
 
-  test('checks run in S2 order: EFAULT/EINVAL before EAGAIN before EBADF before mode before opcode', async () => {
+  test('checks run in Linux\'s order: EFAULT/EINVAL (copy, reserved) before EAGAIN before EBADF before rw_flags before mode before buffer before offset', async () => {
     const k = await tBoot(opts);
     const { path, fd } = tDisk(k, { serviceTimeUs: 1000 });
     k.device(path).pause();
@@ -81,16 +81,26 @@ describe.each(STRATEGIES)('io_submit errors (%s)', (_name, opts) => {
     expect(k.io_submit(ctx, [tRead(fd, Buffer.alloc(8))])).toBe(1); // the only slot is now taken
     // Ring full: malformed and reserved-field entries still report their own errors first...
     expect(k.io_submit(ctx, [null])).toBe(-errno.EFAULT);
-    expect(k.io_submit(ctx, [tRead(fd, Buffer.alloc(8), -1)])).toBe(-errno.EINVAL);
-    // ...but a bad fd, a wrong mode or a bad opcode come after the slot check.
+    expect(k.io_submit(ctx, [{ ...tRead(fd, Buffer.alloc(8)), aio_reserved2: 1 }])).toBe(-errno.EINVAL);
+    // ...but a bad fd, a wrong mode, a bad opcode, bad rw_flags, a negative offset or a bad
+    // buffer come after the slot check (fs/aio.c: aio_get_req before __io_submit_one).
+    expect(k.io_submit(ctx, [tRead(fd, Buffer.alloc(8), -1)])).toBe(-errno.EAGAIN);
+    expect(k.io_submit(ctx, [{ ...tRead(fd, Buffer.alloc(8)), aio_rw_flags: 1 << 20 }])).toBe(-errno.EAGAIN);
+    expect(k.io_submit(ctx, [{ ...tRead(fd, Buffer.alloc(8)), aio_buf: 'abc' as never }])).toBe(-errno.EAGAIN);
     expect(k.io_submit(ctx, [tRead(999, Buffer.alloc(8))])).toBe(-errno.EAGAIN);
     expect(k.io_submit(ctx, [tWrite(ro, Buffer.alloc(8))])).toBe(-errno.EAGAIN);
     expect(k.io_submit(ctx, [{ ...tRead(fd, Buffer.alloc(8)), aio_lio_opcode: 99 }])).toBe(-errno.EAGAIN);
     k.device(path).resume();
     tReap(k, ctx, 1);
-    // With a slot free: a bad fd beats a bad opcode; a wrong mode beats a bad opcode is moot
-    // (the mode depends on the opcode), so check EBADF-before-EINVAL only.
+    // With a slot free: a bad fd beats a bad opcode, bad rw_flags, a negative offset and a bad
+    // buffer; the open mode comes after rw_flags and before the buffer and the offset.
     expect(k.io_submit(ctx, [{ ...tRead(999, Buffer.alloc(8)), aio_lio_opcode: 99 }])).toBe(-errno.EBADF);
+    expect(k.io_submit(ctx, [{ ...tRead(999, Buffer.alloc(8)), aio_rw_flags: 1 << 20 }])).toBe(-errno.EBADF);
+    expect(k.io_submit(ctx, [tRead(999, Buffer.alloc(8), -1)])).toBe(-errno.EBADF);
+    expect(k.io_submit(ctx, [{ ...tWrite(ro, Buffer.alloc(8)), aio_rw_flags: 1 << 20 }])).toBe(-errno.EOPNOTSUPP);
+    expect(k.io_submit(ctx, [tWrite(ro, Buffer.alloc(8), -1)])).toBe(-errno.EBADF);
+    expect(k.io_submit(ctx, [{ ...tWrite(ro, Buffer.alloc(8)), aio_buf: 'abc' as never }])).toBe(-errno.EBADF);
+    expect(k.io_submit(ctx, [{ ...tRead(fd, Buffer.alloc(8), -1), aio_buf: 'abc' as never }])).toBe(-errno.EFAULT);
   });
 
   test('errors of the I/O itself arrive as the event res, not as io_submit\'s return', async () => {

@@ -128,18 +128,27 @@ export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.
 //
-//   0 state (CPU_FREE/CPU_ONLINE)   4 kind   8 thread id (host's)   12 defer (see CPU_DEFER)
+//   0 owner u64 {tid:32 | kind:24 state:8}   12 defer (see CPU_DEFER)   16 staged
+//
+// The owner word is the cpu's whole identity, moved only by 64-bit cmpxchg, so
+// a claim and the identity it carries appear together: there is no moment at
+// which the cpu is ONLINE with a previous owner's kind and tid (cpu_reclaim
+// matches the whole word). FREE is the word 0.
+//   FREE -> ONLINE(kind, tid)            cpu_online (cmpxchg from 0)
+//   ONLINE -> FREE                       cpu_offline, by the owner (detach), after draining
+//   ONLINE(kind, tid) -> RECLAIMING(kind, tid) -> FREE
+//                                        cpu_reclaim, by another thread, once the owner is gone
 export const CPU_OFF: u32 = HDR_OFF + HDR_SIZE;
 export const CPU_SIZE: u32 = 64;
-export const CPU_STATE: u32 = 0; // W: cpu_online (claim) / cpu_offline. A: cmpxchg / atomic store
-export const CPU_KIND: u32 = 4; //  W: the claiming thread.               A: plain, before use
-export const CPU_TID: u32 = 8; //   W: the claiming thread.               A: plain, informative
+export const CPU_OWNER: u32 = 0; // W: cpu_online / cpu_offline / cpu_reclaim. A: 64-bit cmpxchg / atomic store of 0
 export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions are
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
 //                                  W/R: the owning thread only. A: plain
 export const CPU_STAGED: u32 = 16; // events staged so far. W/R: owning thread. A: plain
-export const CPU_FREE: u32 = 0;
+export const CPU_FREE: u32 = 0; //       owner word states (low 8 bits)
 export const CPU_ONLINE: u32 = 1;
+export const CPU_RECLAIMING: u32 = 2; // a reclaimer is cleaning up after a gone owner; nobody else touches the cpu
+export const CPU_KIND_SHIFT: u32 = 8; // kind sits above the state in the owner word's low half
 export const CPU_KIND_MAIN: u32 = 1;
 export const CPU_KIND_DEVICE: u32 = 2;
 export const CPU_KIND_KWORKER: u32 = 3;

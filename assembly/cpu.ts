@@ -8,15 +8,18 @@
  * A cpu whose thread vanished without detaching (a terminated worker) leaves
  * its caches to be stolen: tag_alloc and get_reqs raid other cpus before
  * failing. When the host learns that the thread is gone (its 'exit' event) it
- * calls cpu_reclaim, which cleans up after the thread as if it had detached.
+ * calls cpu_reclaim, which cleans up after the thread as if it had detached,
+ * and also undoes what a thread stopped inside a syscall left behind (see
+ * cpu_reclaim for exactly what).
  */
 import {
-  CPU_OFF, CPU_SIZE, CPU_OWNER, CPU_ONLINE, CPU_RECLAIMING, CPU_KIND_SHIFT, H_NCPUS, MAX_CTX, CX_STATE_GEN,
+  CPU_OFF, CPU_SIZE, CPU_OWNER, CPU_DEFER, CPU_STAGED, CPU_ONLINE, CPU_RECLAIMING, CPU_KIND_SHIFT,
+  H_NCPUS, MAX_CTX, CX_STATE_GEN, SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_STAGE,
 } from './layout';
 import { hi32, lo32, pack } from './barrier';
-import { ctx_addr, ctx_get, ctx_put } from './ctxtab';
+import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from './ctxtab';
 import { tags_drain_cpu } from './tags';
-import { reqs_drain_cpu } from './ring';
+import { reqs_drain_cpu, ring_publish_staged } from './ring';
 
 @inline export function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;
@@ -30,7 +33,8 @@ import { reqs_drain_cpu } from './ring';
 /**
  * Claim a cpu id for thread (kind, tid). Returns it, or -1 if all ncpus are taken.
  * The claim and the identity are one cmpxchg: pairs with the atomic store of 0
- * that ends cpu_offline and cpu_reclaim, after which the cpu's caches are clean.
+ * that ends cpu_offline and cpu_reclaim, after which the cpu's caches, staged
+ * events and references are all clean.
  */
 export function cpu_online(kind: u32, tid: u32): i32 {
   const n = load<u32>(H_NCPUS);
@@ -41,17 +45,21 @@ export function cpu_online(kind: u32, tid: u32): i32 {
   return -1;
 }
 
-/** Give back every tag and ring slot `cpu` caches, in every live context. */
+/**
+ * Give back every tag and ring slot `cpu` caches, in every live context. The
+ * context reference is counted on `cpu` itself, so a thread stopped in here
+ * leaves only a reference that cpu_reclaim drops.
+ */
 export function cpu_drain(cpu: u32): void {
   if (cpu >= load<u32>(H_NCPUS)) return;
   for (let s: u32 = 0; s < MAX_CTX; s++) {
     const sg = atomic.load<u64>(ctx_addr(s) + CX_STATE_GEN);
     if (sg == 0) continue;
-    const ctx = ctx_get(s, hi32(sg));
+    const ctx = ctx_get_on(cpu, s, hi32(sg));
     if (ctx == 0) continue;
     tags_drain_cpu(ctx, cpu);
     reqs_drain_cpu(ctx, cpu);
-    ctx_put(ctx);
+    ctx_put_on(cpu, s);
   }
 }
 
@@ -74,9 +82,37 @@ export function cpu_offline(cpu: u32): void {
 }
 
 /**
+ * Undo what a thread stopped inside a syscall on `cpu` left behind. Only for a
+ * cpu in RECLAIMING (its thread is gone and no one else runs on it).
+ *  - Inside io_submit (CPU_DEFER set): the events of requests that completed
+ *    inline are staged in the cpu's scratch; they are published to the
+ *    context the cpu holds a reference on (io_submit holds exactly one, on the
+ *    context it submits to, from before CPU_DEFER is set to after it is
+ *    cleared, so the ring is still there). Then CPU_DEFER and CPU_STAGED are
+ *    cleared, so the next thread on this cpu does not stage into a dead batch.
+ *  - The cpu's per-syscall context references are dropped (io_destroy waits
+ *    for their sum to be 0), waking any io_destroy waiting on them.
+ */
+function cpu_undo_syscall(cpu: u32): void {
+  const ca = cpu_addr(cpu);
+  const staged = load<u32>(ca, CPU_STAGED);
+  if (load<u32>(ca, CPU_DEFER) != 0 && staged != 0) {
+    for (let s: u32 = 0; s < MAX_CTX; s++) {
+      if (ctx_refs_of(cpu, s) == 0) continue;
+      ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+      break;
+    }
+  }
+  store<u32>(ca, 0, CPU_DEFER);
+  store<u32>(ca, 0, CPU_STAGED);
+  ctx_refs_drop(cpu);
+}
+
+/**
  * Take back every cpu claimed by thread (kind, tid), which is gone (exited or
  * terminated without detaching; the host calls this on its 'exit' event).
- * For each: drain its caches, free its id. Returns how many cpus were taken back (a thread may
+ * For each: undo what a syscall it was stopped in left behind, drain its
+ * caches, free its id. Returns how many cpus were taken back (a thread may
  * have attached more than once), 0 if none.
  *
  * Exact by construction: the whole owner word is compared, so only a cpu
@@ -95,6 +131,7 @@ export function cpu_reclaim(kind: u32, tid: u32): i32 {
     // Pairs with cpu_online's cmpxchg (the claim we take over) and with a
     // concurrent reclaimer's cmpxchg (one of us wins).
     if (atomic.cmpxchg<u64>(a, on, mine) != on) continue;
+    cpu_undo_syscall(c);
     cpu_drain(c);
     // Release: pairs with cpu_online's cmpxchg from 0 (the cpu is clean).
     atomic.store<u64>(a, 0);

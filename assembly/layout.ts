@@ -143,8 +143,8 @@ export const CPU_SIZE: u32 = 64;
 export const CPU_OWNER: u32 = 0; // W: cpu_online / cpu_offline / cpu_reclaim. A: 64-bit cmpxchg / atomic store of 0
 export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions are
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
-//                                  W/R: the owning thread only. A: plain
-export const CPU_STAGED: u32 = 16; // events staged so far. W/R: owning thread. A: plain
+//                                  W/R: the owning thread; cpu_reclaim once the owner is gone. A: plain
+export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A: plain
 export const CPU_FREE: u32 = 0; //       owner word states (low 8 bits)
 export const CPU_ONLINE: u32 = 1;
 export const CPU_RECLAIMING: u32 = 2; // a reclaimer is cleaning up after a gone owner; nobody else touches the cpu
@@ -498,7 +498,8 @@ export const IDMAP_OFF: u32 = CPAGE_OFF + CW_PAGES * 4; // W: under H_ID_LOCK. A
 // io_cancel) counts itself here, on its own cpu; io_destroy waits for the sum
 // over cpus (plus CX_USERS, used by the rare paths) to be 0. Outside the
 // context's heap block, so a late reference never writes into freed memory.
-// W: the owning cpu. A: atomic add/sub; io_destroy sums with atomic loads.
+// W: the owning cpu (also cpu_drain, on the cpu it drains); cpu_reclaim stores 0
+// for a cpu whose thread is gone. A: atomic add/sub/store; io_destroy sums with atomic loads.
 export const CPUREF_OFF: u32 = IDMAP_OFF + (ID_PAGES >> 3);
 export const HEAP_OFF: u32 = CPUREF_OFF + MAX_CPUS * MAX_CTX * 4;
 

@@ -97,6 +97,7 @@ test('a worker terminated inside io_submit: its staged events are delivered, its
     expect([rd[0].data, rd[0].res]).toEqual([2n, 4]);
     const st = k.ctxStat(ctx)!;
     expect([st.freeTags, st.freeSlots, st.inflight, st.inRing]).toEqual([8, 8, 0, 0]);
+    expect(defer(k, w.cpu)).toBe(0); // nothing of the dead batch is left on the free cpu
     // The cpu id is reused, and its next owner's batches are its own: one NOOP, one event.
     const w2 = await tWorker(k);
     expect(w2.cpu).toBe(w.cpu);
@@ -110,10 +111,35 @@ test('a worker terminated inside io_submit: its staged events are delivered, its
     expect(k.io_destroy(ctx2)).toBe(0);
     expect(k.close(rfd)).toBe(0);
     expect(k.close(wfd)).toBe(0);
-    expect(defer(k, w.cpu)).toBe(0); // nothing of the dead batch is left on the cpu
   }
   expect(k.aio_nr).toBe(0);
   expect(caught).toBe(1); // at least one attempt stopped the worker inside io_submit
   void errno;
   void IOCB_CMD;
+});
+
+test('a worker started by an attached worker is reclaimed by that worker when it is terminated (real process events)', async () => {
+  // The 'worker' event fires only in the thread that started the worker. Inside a
+  // worker, `process` is the real one (jest's copy exists only on the test's thread).
+  const k = await tBoot({ maxCpus: 8 });
+  const base = k.stats().cpusOnline;
+  const w = await tWorker(k);
+  const counts = await w.run(async ({ k }, { handle }) => {
+    const { Worker } = await import('node:worker_threads');
+    const src = "const { Kernel } = require('kaio'); const { workerData, parentPort } = require('node:worker_threads');" +
+      "setInterval(() => {}, 1e9); Kernel.attach(workerData).then(() => parentPort.postMessage(1));";
+    const out: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const nested = new Worker(src, { eval: true, workerData: handle });
+      await new Promise((r) => nested.once('message', r));
+      out.push(k.stats().cpusOnline);
+      const exited = new Promise((r) => nested.once('exit', r));
+      await nested.terminate();
+      await exited; // this thread's 'exit' listener (registered first) has reclaimed by now
+      out.push(k.stats().cpusOnline);
+    }
+    return out;
+  }, { handle: k.handle });
+  const b = base + 1; // main's cpus and this worker's
+  expect(counts).toEqual([b + 1, b, b + 1, b, b + 1, b]);
 });

@@ -76,6 +76,32 @@ export function ctx_put_on(cpu: u32, slot: u32): void {
   }
 }
 
+/** References `cpu` holds on context slot `slot` now. */
+export function ctx_refs_of(cpu: u32, slot: u32): u32 {
+  // Pairs with the owner's add/sub in ctx_get_on / ctx_put_on.
+  return atomic.load<u32>(cpuref(cpu, slot));
+}
+
+/**
+ * Drop every reference `cpu` holds (cpu_reclaim: its thread is gone, stopped
+ * inside a syscall, and will never put them). Wakes an io_destroy waiting for
+ * them. Only for a cpu no thread runs on.
+ */
+export function ctx_refs_drop(cpu: u32): void {
+  for (let s: u32 = 0; s < MAX_CTX; s++) {
+    const r = cpuref(cpu, s);
+    if (atomic.load<u32>(r) == 0) continue;
+    // Pairs with io_destroy's sum (ctx_users_all) after its cmpxchg to DYING,
+    // as the ctx_put_on the gone thread never made would.
+    atomic.store<u32>(r, 0);
+    const ctx = ctx_addr(s);
+    if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) == CTX_DYING) {
+      atomic.add<u32>(ctx + CX_DYING_WAKE, 1);
+      atomic.notify(ctx + CX_DYING_WAKE, -1);
+    }
+  }
+}
+
 /** Syscalls inside the context now: CX_USERS plus every cpu's reference count. */
 export function ctx_users_all(slot: u32): u32 {
   let n = atomic.load<u32>(ctx_addr(slot) + CX_USERS);

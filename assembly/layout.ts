@@ -143,16 +143,23 @@ export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.
 //
-//   0 state (CPU_FREE/CPU_ONLINE)   4 kind   8 thread id (host's)   12 defer (see CPU_DEFER)
+//   0 owner u64 {tid:32 | kind:24 state:8}   12 defer (see CPU_DEFER)   16 staged
+//
+// The owner word is the cpu's whole identity, moved only by 64-bit cmpxchg, so
+// a claim and the identity it carries appear together: there is no moment at
+// which the cpu is ONLINE with a previous owner's kind and tid (cpu_reclaim
+// matches the whole word). FREE is the word 0.
+//   FREE -> ONLINE(kind, tid)            cpu_online (cmpxchg from 0)
+//   ONLINE -> FREE                       cpu_offline, by the owner (detach), after draining
+//   ONLINE(kind, tid) -> RECLAIMING(kind, tid) -> FREE
+//                                        cpu_reclaim, by another thread, once the owner is gone
 export const CPU_OFF: u32 = HDR_OFF + HDR_SIZE;
 export const CPU_SIZE: u32 = 64;
-export const CPU_STATE: u32 = 0; // W: cpu_online (claim) / cpu_offline. A: cmpxchg / atomic store
-export const CPU_KIND: u32 = 4; //  W: the claiming thread.               A: plain, before use
-export const CPU_TID: u32 = 8; //   W: the claiming thread.               A: plain, informative
+export const CPU_OWNER: u32 = 0; // W: cpu_online / cpu_offline / cpu_reclaim. A: 64-bit cmpxchg / atomic store of 0
 export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions are
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
-//                                  W/R: the owning thread only. A: plain
-export const CPU_STAGED: u32 = 16; // events staged so far. W/R: owning thread. A: plain
+//                                  W/R: the owning thread; cpu_reclaim once the owner is gone. A: plain
+export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A: plain
 // Claim epoch: bumped by every cpu_online that claims this id, so cookies of a
 // thread that left (their events may still be in a ring) never name the next
 // owner's handles. W: cpu_online, after the claim. A: atomic add; orphan setters load.
@@ -160,8 +167,10 @@ export const CPU_EPOCH: u32 = 20;
 // Orphaned cookies of this cpu not yet taken back (a hint: the owner scans its
 // bitmap when it is non-zero). W: cookie_orphan (atomic add) / owner (atomic xchg to 0, before it scans).
 export const CPU_ORPHANS: u32 = 24;
-export const CPU_FREE: u32 = 0;
+export const CPU_FREE: u32 = 0; //       owner word states (low 8 bits)
 export const CPU_ONLINE: u32 = 1;
+export const CPU_RECLAIMING: u32 = 2; // a reclaimer is cleaning up after a gone owner; nobody else touches the cpu
+export const CPU_KIND_SHIFT: u32 = 8; // kind sits above the state in the owner word's low half
 export const CPU_KIND_MAIN: u32 = 1;
 export const CPU_KIND_DEVICE: u32 = 2;
 export const CPU_KIND_KWORKER: u32 = 3;
@@ -527,7 +536,8 @@ export const IDMAP_OFF: u32 = CPAGE_OFF + CW_PAGES * 4; // W: under H_ID_LOCK. A
 // io_cancel) counts itself here, on its own cpu; io_destroy waits for the sum
 // over cpus (plus CX_USERS, used by the rare paths) to be 0. Outside the
 // context's heap block, so a late reference never writes into freed memory.
-// W: the owning cpu. A: atomic add/sub; io_destroy sums with atomic loads.
+// W: the owning cpu (also cpu_drain, on the cpu it drains); cpu_reclaim stores 0
+// for a cpu whose thread is gone. A: atomic add/sub/store; io_destroy sums with atomic loads.
 export const CPUREF_OFF: u32 = IDMAP_OFF + (ID_PAGES >> 3);
 export const HEAP_OFF: u32 = CPUREF_OFF + MAX_CPUS * MAX_CTX * 4;
 

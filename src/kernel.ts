@@ -89,8 +89,10 @@ const PATH_MAX = 4096;
 const NAME_MAX = 255;
 
 // Workers that exit without detaching (terminate(), a crash) leave their cpu
-// claimed. The thread that booted a kernel sees its own workers exit (the
-// process 'worker' event, then the worker's 'exit'); it takes their cpus back.
+// claimed. A thread sees only the workers it started exit (its process
+// 'worker' event, then the worker's 'exit'), so every thread that uses a kernel,
+// booted or attached, watches its own workers and takes their cpus back
+// (cpu_reclaim: exact, so a second watcher or a worker that used none is a no-op).
 // Their cached tags and slots are drained then; until then other cpus steal them.
 const booted = new Set<WeakRef<Kernel>>();
 let watchingWorkers = false;
@@ -189,6 +191,7 @@ export class Kernel extends Syscalls {
     const k = new Kernel(core);
     k.#attached = true;
     if (!isMainThread) process.once('exit', () => k.detach());
+    watchWorkers(k); // workers this thread starts (nested workers) are reclaimed here
     return k;
   }
 
@@ -206,7 +209,7 @@ export class Kernel extends Syscalls {
     this.core.offline();
   }
 
-  /** @internal A worker of the booting thread exited: take back its cpu if it kept one. */
+  /** @internal A worker this thread started exited: take back the cpus it kept (any number, or none). */
   reclaimThread(tid: number): void {
     if (this.#down === undefined) this.core.x.cpu_reclaim(L.CPU_KIND_WORKER, tid);
   }

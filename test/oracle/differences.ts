@@ -21,7 +21,7 @@ export const DIFFERENCES: Difference[] = [
     reason:
       'Design (seed patch, S5/S6): io_cancel of a read or write still in flight marks it and returns -EINPROGRESS. ' +
       'Linux 6.18 cannot cancel reads and writes (-EINVAL; on a regular file they completed inline at submit anyway).',
-    sequences: ['cancel-held-read', 'cancel-held-write', 'cancel-twice-held', 'destroy-held', 'cancel-partial-batch'],
+    sequences: ['cancel-held-read', 'cancel-held-write', 'cancel-twice-held', 'cancel-partial-batch'],
     linux: /^cancel \S+ \S+ = -EINVAL$/,
     kaio: /^cancel \S+ \S+ = -EINPROGRESS$/,
   },
@@ -48,7 +48,7 @@ export const DIFFERENCES: Difference[] = [
     reason:
       'Design (S5): a cancelled request\'s event says so with res -ECANCELED. Linux completes a cancelled POLL with res 0 ' +
       '(aio_poll_complete_work: mangle_poll(0)), indistinguishable from "no events".',
-    sequences: ['poll-cancel', 'poll-cancel-twice', 'destroy-pending-poll-other', 'poll-cancel-other-ctx'],
+    sequences: ['poll-cancel', 'poll-cancel-twice', 'poll-cancel-other-ctx'],
     linux: /^ {2}ev \S+ data=\d+ res=0 res2=0$/,
     kaio: /^ {2}ev \S+ data=\d+ res=-ECANCELED res2=0$/,
   },

@@ -25,12 +25,12 @@ import {
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
-  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH,
+  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
 } from './layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from './errno';
-import { hi32, mutex_lock_contended } from './barrier';
+import { hi32, lo32, mutex_lock_contended } from './barrier';
 import { kmalloc, kfree, kmalloc_pages, user_heap_init } from './heap';
-import { ctx_get_on, ctx_put_on } from './ctxtab';
+import { ctx_get_on, ctx_put_on, ctx_addr } from './ctxtab';
 import { tag_alloc, tag_free } from './tags';
 import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
@@ -52,8 +52,9 @@ import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync,
 }
 
 /** Boot: write the header. Called once, by the booting thread, before any other. */
-export function kernel_init(mem_bytes: u32, ncpus: u32, flags: u32, aio_max_nr: u32, boot_id: u32): i32 {
-  if (ncpus == 0 || ncpus > MAX_CPUS || mem_bytes <= HEAP_OFF) return -EINVAL;
+export function kernel_init(mem_bytes: u32, ncpus: u32, flags: u32, aio_max_nr: u32, boot_id: u32, possible_cpus: u32): i32 {
+  if (ncpus == 0 || ncpus > MAX_CPUS || mem_bytes <= HEAP_OFF || possible_cpus == 0 || possible_cpus > 8192) return -EINVAL;
+  store<u32>(H_POSSIBLE_CPUS, possible_cpus);
   store<u32>(H_MAGIC, KAIO_MAGIC);
   store<u32>(H_VERSION, KAIO_VERSION);
   store<u32>(H_LAYOUT_SIG, LAYOUT_SIG);
@@ -386,6 +387,24 @@ export function io_reap(cpu: u32, slot: u32, gen: u32, max: u32, contended: bool
   // Slots are credited back lazily (refill, when a submitter runs dry), as
   // fs/aio.c does: a reaper writes nothing to the submit side.
   ctx_put_on(cpu, slot);
+  return <i32>n;
+}
+
+/**
+ * io_destroy's last look at the ring, once every request has completed: take
+ * up to `max` unreaped events into the cpu's scratch, as io_reap does, so the
+ * destroying thread can copy finished reads into its plain buffers (Linux's
+ * io_destroy returns once outstanding I/O is done and its data is in place)
+ * before the ring is freed. They are discarded: counted in H_ST_DISCARDED.
+ * Returns the count, or -EINVAL if the context is not dying.
+ */
+export function io_reap_dying(cpu: u32, slot: u32, max: u32): i32 {
+  if (!cpu_ok(cpu) || slot >= MAX_CTX) return -EINVAL;
+  const ctx = ctx_addr(slot);
+  // Pairs with ctx_kill's cmpxchg: no syscall enters a dying context, so this is the only reaper.
+  if (lo32(atomic.load<u64>(ctx + CX_STATE_GEN)) != CTX_DYING) return -EINVAL;
+  const n = ring_reap(ctx, scratch(cpu), max < REAP_MAX ? max : REAP_MAX, cpu);
+  atomic.add<u64>(H_ST_DISCARDED, <u64>n);
   return <i32>n;
 }
 

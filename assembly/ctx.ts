@@ -14,7 +14,7 @@
  *        | tags_next u32 x nr | pcpu: ncpus x stride ]        (each part 64-aligned)
  */
 import {
-  AIO_NR_LIMIT, H_AIO_MAX_NR, H_AIO_NR, H_ST_DISCARDED, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
+  AIO_NR_LIMIT, H_POSSIBLE_CPUS, PAGE_SIZE, PAGE_SHIFT, CX_QUOTA, H_AIO_MAX_NR, H_AIO_NR, H_ST_DISCARDED, H_CTX_ROVER, H_NCPUS, H_ID_LOCK, H_ID_HINT, MAX_CTX,
   CX_STATE_GEN, CX_USERS, CX_NR, CX_RING_NR, CX_MEM, CX_MEM_SIZE, CX_RING, CX_READY, CX_BOUNCE,
   CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_CTX_LOCK,
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
@@ -98,14 +98,49 @@ function quota_put(nr: u32): void {
 }
 
 /**
- * io_setup(nr): the context's table slot, or -errno. The host turns (slot,
- * generation) into the context id. nr was checked for shape by the host; the
- * bound checks are repeated here because this is the kernel.
+ * The ring Linux 6.18 gives io_setup(nr) (fs/aio.c, ioctx_alloc and
+ * aio_setup_ring): nr_events = 2 x max(nr, 4 x possible cpus), in u32
+ * arithmetic; 0 when that is over the limit (-EINVAL); else the events that
+ * fit the pages of a header plus nr_events + 2 io_events.
+ */
+function linux_ring(nr: u32): u32 {
+  const possible = load<u32>(H_POSSIBLE_CPUS);
+  const floor: u32 = possible * 4;
+  const n: u32 = (nr > floor ? nr : floor) * 2; // wraps, as in the kernel
+  if (n > AIO_NR_LIMIT) return 0;
+  const bytes = <u64>RING_HDR_SIZE + <u64>IO_EVENT_SIZE * (<u64>n + 2);
+  const pages = (bytes + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  return <u32>((pages * PAGE_SIZE - RING_HDR_SIZE) / IO_EVENT_SIZE);
+}
+
+/**
+ * How many requests a context with that ring accepts in flight or unreaped,
+ * as Linux does from one cpu: ring - 1 slots handed out in batches of
+ * req_batch = (ring - 1) / (4 x possible cpus), whole batches only.
+ */
+function linux_capacity(ring: u32): u32 {
+  const avail = ring - 1;
+  let batch = avail / (load<u32>(H_POSSIBLE_CPUS) * 4);
+  if (batch < 1) batch = 1;
+  return (avail / batch) * batch;
+}
+
+/**
+ * io_setup(nr): the context's table slot, or -errno, in ioctx_alloc's order:
+ * nr 0 or a doubled size over 0x10000000 / 32 -> -EINVAL; a doubled size that
+ * wrapped to 0, or nr over aio_max_nr -> -EAGAIN; then the quota (aio_nr + nr).
+ * The host turns (slot, generation) into the context id. The quota counts nr;
+ * the context accepts as many requests as Linux's ring would (linux_capacity).
  */
 export function io_setup(nr: u32): i32 {
-  if (nr == 0 || nr > AIO_NR_LIMIT) return -EINVAL;
+  if (nr == 0) return -EINVAL;
+  const possible = load<u32>(H_POSSIBLE_CPUS);
+  const doubled: u32 = (nr > possible * 4 ? nr : possible * 4) * 2;
+  if (doubled > AIO_NR_LIMIT) return -EINVAL;
   const max = load<u32>(H_AIO_MAX_NR);
-  if (nr > max) return -EAGAIN;
+  if (doubled == 0 || nr > max) return -EAGAIN;
+  const ring_nr = linux_ring(nr);
+  const cap = linux_capacity(ring_nr);
   let cur = atomic.load<u32>(H_AIO_NR);
   while (true) {
     if (<u64>cur + <u64>nr > <u64>max) return -EAGAIN;
@@ -138,11 +173,13 @@ export function io_setup(nr: u32): i32 {
   atomic.store<u32>(H_CTX_ROVER, (slot + 1) & (MAX_CTX - 1));
   const ctx = ctx_addr(slot);
 
+  const quota = nr;
+  nr = cap; // from here on, nr is the capacity: ids, tags and ring slots
   const npages = (nr + KIOCBS_PER_PAGE - 1) >> KIOCBS_PER_PAGE_SHIFT;
-  const first = idrange_alloc(npages);
+  const first = npages <= ID_PAGES ? idrange_alloc(npages) : -1;
   if (first < 0) {
     atomic.store<u64>(ctx + CX_STATE_GEN, pack(gen, CTX_FREE));
-    quota_put(nr);
+    quota_put(quota);
     return -EAGAIN;
   }
 
@@ -152,7 +189,6 @@ export function io_setup(nr: u32): i32 {
   if (batch > 32) batch = 32;
   const cache = batch * 2;
   const stride = nr >= 256 ? align64(PC_SLOTS + cache * 4) : (PC_SLOTS + cache * 4 + 7) & ~7;
-  const ring_nr = nr + 1;
   const ring_sz = align64(RING_HDR_SIZE + ring_nr * IO_EVENT_SIZE);
   const ready_sz = align64(ring_nr * 4);
   const bounce_sz = align64(ring_nr * SIDE_SIZE);
@@ -163,10 +199,11 @@ export function io_setup(nr: u32): i32 {
   if (mem == 0) {
     idrange_free(<u32>first, npages);
     atomic.store<u64>(ctx + CX_STATE_GEN, pack(gen, CTX_FREE));
-    quota_put(nr);
+    quota_put(quota);
     return -ENOMEM;
   }
   store<u32>(ctx, nr, CX_NR);
+  store<u32>(ctx, quota, CX_QUOTA);
   store<u32>(ctx, ring_nr, CX_RING_NR);
   store<u32>(ctx, <u32>mem, CX_MEM);
   store<u32>(ctx, size, CX_MEM_SIZE);
@@ -205,7 +242,7 @@ export function ctx_kill(slot: u32, gen: u32): i32 {
   const live = pack(gen, CTX_LIVE);
   // Pairs with ctx_get's re-check: a syscall either sees DYING or is counted in users.
   if (atomic.cmpxchg<u64>(ctx + CX_STATE_GEN, live, pack(gen, CTX_DYING)) != live) return -EINVAL;
-  quota_put(load<u32>(ctx, CX_NR));
+  quota_put(load<u32>(ctx, CX_QUOTA));
   // Wake every reaper; they find the context dead and return.
   atomic.add<u32>(ctx + CX_WAKE, 1);
   atomic.notify(ctx + CX_WAKE, -1);

@@ -75,7 +75,7 @@ export const SCRATCH_SIZE: u32 = 1 << SCRATCH_SHIFT;
 
 // Kernel limits (as in Linux).
 export const AIO_MAX_NR_DEFAULT: u32 = 65536;
-export const AIO_NR_LIMIT: u32 = 8388608; // 0x10000000 / sizeof(struct io_event)
+export const AIO_NR_LIMIT: u32 = 8388608; // 0x10000000 / sizeof(struct io_event): the bound on 2 x max(nr, 4 x cpus)
 export const UIO_MAXIOV: u32 = 1024;
 
 // ---------------------------------------------------------------------------
@@ -124,6 +124,9 @@ export const H_USTART: u32 = 356; //  address of the block-start bitmap (same si
 // reaper moving head, io_destroy discarding it), the kernel sets the cookie's bit
 // so that the submitting thread can free the handle: handles never wrap onto a live one.
 export const H_ORPHANS: u32 = 360; // address of ncpus bitmaps of COOKIE_SPACE / 8 bytes. W: kernel_init. A: plain
+// num_possible_cpus() of the machine kaio runs on: io_setup sizes a context's
+// ring as Linux does from it (ctx.ts, linux_ring). W: kernel_init. A: plain
+export const H_POSSIBLE_CPUS: u32 = 364;
 export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
 export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;
@@ -185,7 +188,7 @@ export const CPU_KIND_WORKER: u32 = 4;
 //  52 pcpu_stride  56 batch  60 cache_size
 //  line 1: submit side
 //  64 reqs_available  68 (free)  72 tag_head u64  80 ctx_lock  84 list_head
-//  88 list_tail  92 dying_wake  96 id_base
+//  88 list_tail  92 dying_wake  96 id_base  100 quota
 //  line 2: completion / reap side
 // 128 commit_lock  132 wake  136 prod u64  144 commit u64  152 returned u64
 // 160 waiters  164 reap_lock  168 completed
@@ -212,6 +215,9 @@ export const CX_LIST_HEAD: u32 = 84; // W: list baseline, under ctx_lock. A: pla
 export const CX_LIST_TAIL: u32 = 88;
 export const CX_DYING_WAKE: u32 = 92; // futex word io_destroy sleeps on (inflight reaching 0). A: atomic add + notify
 export const CX_ID_BASE: u32 = 96; //   first global kiocb id of this context's range. W: io_setup. A: plain
+// The nr io_setup was given: what the context counts against aio_max_nr (CX_NR is
+// its capacity, larger, as Linux's ring is). W: io_setup. A: plain
+export const CX_QUOTA: u32 = 100;
 export const CX_COMMIT_LOCK: u32 = 128; // W: ring_advance. A: trylock (cmpxchg) / atomic store; never waited on
 export const CX_WAKE: u32 = 132; //     futex word reapers sleep on. A: atomic add + notify by ring_advance / io_destroy
 export const CX_PROD: u32 = 136; //     u64 ticket: the ring position of the next event. A: atomic add
@@ -467,6 +473,13 @@ export const P_PQ: u32 = 48; //     waiting pollers
 export const P_CQ: u32 = 56; //     cancelled waiters, to be completed by the kworker
 export const P_QUEUED: u32 = 64; // 1 while on the kworker's work stack. A: cmpxchg / atomic store
 export const P_KW_NEXT: u32 = 68; // work stack link (pipe index + 1)
+// Wake keys since the kworker last served the pipe, under lock: WAKE_RD when bytes
+// went in (Linux wakes rd_wait with EPOLLIN | EPOLLRDNORM), WAKE_WR when bytes came
+// out (wr_wait, EPOLLOUT | EPOLLWRNORM). A poller woken by a key completes with
+// the key itself, as aio_poll_wake does; otherwise with the ready mask.
+export const P_WAKE: u32 = 72;
+export const WAKE_RD: u32 = 1;
+export const WAKE_WR: u32 = 2;
 export const PIPE_CAP_DEFAULT: u32 = 65536;
 export const PS_FREE: u32 = 0;
 export const PS_LIVE: u32 = 1;

@@ -140,8 +140,10 @@ export class Syscalls {
   /** io_setup(nr): a context id > 0, or -EINVAL (bad nr) / -EAGAIN (over aio_max_nr) / -ENOMEM. */
   io_setup(nr_events: number): number {
     if (this.dead) return -E.EINVAL;
-    if (typeof nr_events !== 'number' || !Number.isInteger(nr_events) || nr_events <= 0 || nr_events > L.AIO_NR_LIMIT) return -E.EINVAL;
-    const slot = this.core.x.io_setup(nr_events);
+    // The syscall takes an unsigned int (libaio's io_setup an int): any integer
+    // a 32-bit register can hold, taken modulo 2^32 as the kernel sees it.
+    if (typeof nr_events !== 'number' || !Number.isInteger(nr_events) || nr_events < -(2 ** 31) || nr_events >= 2 ** 32) return -E.EINVAL;
+    const slot = this.core.x.io_setup(nr_events >>> 0);
     if (slot < 0) return slot;
     return this.core.x.ctx_gen(slot) * L.MAX_CTX + slot;
   }
@@ -187,6 +189,7 @@ export class Syscalls {
     if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_users(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
     c.x.ctx_cancel_all(slot);
     if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
+    this.drainDying(slot);
     c.x.ctx_free(slot);
     this.handles.sweep();
     return 0;
@@ -198,7 +201,23 @@ export class Syscalls {
     waitUntil(c.i32, wake, () => c.x.ctx_users(slot) === 0, null);
     c.x.ctx_cancel_all(slot);
     waitUntil(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, null);
+    this.drainDying(slot);
     c.x.ctx_free(slot);
+  }
+
+  /**
+   * Before a dying context's ring is freed: take its unreaped events, so that
+   * finished reads this thread submitted into plain buffers get their bytes
+   * (as Linux's io_destroy returns with outstanding I/O done). The events are
+   * discarded; other threads' handles go back to them as orphans.
+   */
+  private drainDying(slot: number): void {
+    const c = this.core;
+    for (;;) {
+      const n = c.x.io_reap_dying(c.cpu, slot, L.REAP_MAX);
+      if (n <= 0) return;
+      this.decode(n);
+    }
   }
 
   // --- io_submit ------------------------------------------------------------------
@@ -578,7 +597,8 @@ export class Syscalls {
   private checkGetevents(min_nr: unknown, nr: unknown, timeout: unknown): number {
     if (typeof min_nr !== 'number' || typeof nr !== 'number' || !Number.isInteger(min_nr) || !Number.isInteger(nr)) return -E.EINVAL;
     if (min_nr < 0 || min_nr > nr) return -E.EINVAL;
-    if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0)) return -E.EINVAL;
+    // Linux does not validate the timespec: a negative one overflows to "no limit" (ktime_add_safe).
+    if (timeout !== undefined && timeout !== null && (typeof timeout !== 'number' || Number.isNaN(timeout))) return -E.EINVAL;
     return 0;
   }
 
@@ -745,6 +765,7 @@ export class Syscalls {
     if (!c) return -E.EINVAL;
     if (nr === 0) return 0;
     if (!Syscalls.writable(events)) return -E.EFAULT;
+    if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
     const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     this.efault = false;
     let got = this.reapInto(c, events, 0, nr, deadline);
@@ -793,6 +814,7 @@ export class Syscalls {
     if (bad) return bad;
     const c = this.ctxLocal(ctx);
     if (!c) return -E.EINVAL;
+    if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
     const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     const i32 = this.core.i32;
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;

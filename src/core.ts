@@ -14,7 +14,7 @@ import * as L from '../assembly/layout';
 
 /** The kernel's exports (assembly/index.ts). i64 results arrive as bigint. */
 export interface KaioExports {
-  kernel_init(memBytes: number, ncpus: number, flags: number, aioMaxNr: number, bootId: number): number;
+  kernel_init(memBytes: number, ncpus: number, flags: number, aioMaxNr: number, bootId: number, possibleCpus: number): number;
   layout_sig(): number;
   cpu_online(kind: number, tid: number): number;
   cpu_offline(cpu: number): void;
@@ -27,6 +27,7 @@ export interface KaioExports {
   kfree_user(addr: number, size: number): void;
   user_range_ok(addr: number, len: number): number;
   cookies_orphaned(cpu: number, max: number): number;
+  io_reap_dying(cpu: number, slot: number, max: number): number;
   io_setup(nr: number): number;
   ctx_gen(slot: number): number;
   ctx_kill(slot: number, gen: number): number;

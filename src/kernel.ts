@@ -4,6 +4,8 @@
  */
 import { Worker, threadId, isMainThread } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import * as L from '../assembly/layout';
 import * as E from '../assembly/errno';
 import { Core, loadModule, type KernelHandle } from './core';
@@ -81,6 +83,24 @@ function intOption(name: string, v: unknown, def: number, min: number, max: numb
 }
 
 let bootSeq = 0;
+
+/**
+ * num_possible_cpus() of this machine, as Linux sizes an io_setup ring from
+ * it: /sys/devices/system/cpu/possible ("0-1" is 2), else the cpus Node sees.
+ */
+function possibleCpus(): number {
+  try {
+    let n = 0;
+    for (const part of fs.readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      n += b === undefined ? 1 : b - a + 1;
+    }
+    if (Number.isInteger(n) && n > 0 && n <= 8192) return n;
+  } catch {
+    // not Linux, or no sysfs
+  }
+  return Math.min(Math.max(os.cpus().length, 1), 8192);
+}
 
 /** The largest kernel memory: 65520 WebAssembly pages, under wasm32's 4 GiB. */
 const MAX_MEMORY_MIB = 4095;
@@ -163,7 +183,7 @@ export class Kernel extends Syscalls {
     const bootId = (randomInt(0, 0x7fff0000) + bootSeq++) >>> 0;
     const handle: KernelHandle = { memory, module, bootId, memBytes };
     const core = new Core(handle);
-    const r = core.x.kernel_init(memBytes, maxCpus, flags, aioMaxNr, bootId);
+    const r = core.x.kernel_init(memBytes, maxCpus, flags, aioMaxNr, bootId, possibleCpus());
     if (r < 0) throw systemError(-r, 'boot');
     core.checkHeader();
     core.online(L.CPU_KIND_MAIN, threadId);

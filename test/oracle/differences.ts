@@ -89,6 +89,16 @@ export const DIFFERENCES: Difference[] = [
     linux: /^submit \S+ \S+ = -EINVAL keys=w$/,
     kaio: /^submit \S+ \S+ = 1 keys=w$/,
   },
+  {
+    id: 'destroy-cancels',
+    reason:
+      'Design (S11): io_destroy cancels every outstanding request, then waits. A read still in the software queue is cancelled and ' +
+      'leaves its buffer untouched; Linux cannot cancel it and waits for its data. A read that had completed has its bytes in the ' +
+      'buffer on both (kaio copies a finished read into its plain buffer before it frees the ring).',
+    sequences: ['libaio-18-destroy-waits'],
+    linux: /^bytes \S+ = [0-9a-f]{8}$/,
+    kaio: /^bytes \S+ = [0-9a-f]{8}$/,
+  },
 ];
 
 export interface Comparison {

@@ -1,8 +1,9 @@
 // Description: io_getevents' arguments, timeouts and event contents (S4).
-// Invariant: -EINVAL unless 0 <= min_nr <= nr on a live context; timeout 0 polls once, expiry
-// returns what arrived, no timeout waits for min_nr; every event once, data exact to 64 bits.
+// Invariant: -EINVAL unless 0 <= min_nr <= nr on a live context and the timeout is a number (or
+// none); timeout 0 polls once, expiry returns what arrived, no timeout or a negative one (as Linux)
+// waits for min_nr; every event once, data exact to 64 bits.
 import { errno, type IoEvent } from 'kaio';
-import { STRATEGIES, tBoot, tDisk, tRead, tReap } from './helpers';
+import { STRATEGIES, tBoot, tDisk, tRead, tReap, tWorker } from './helpers';
 
 describe.each(STRATEGIES)('io_getevents (%s)', (_name, opts) => {
   test('argument checks', async () => {
@@ -14,7 +15,8 @@ describe.each(STRATEGIES)('io_getevents (%s)', (_name, opts) => {
     expect(k.io_getevents(ctx, 0, -1, ev, 0)).toBe(-errno.EINVAL);
     expect(k.io_getevents(ctx, 0.5, 1, ev, 0)).toBe(-errno.EINVAL);
     expect(k.io_getevents(ctx, 0, 1, ev, NaN)).toBe(-errno.EINVAL);
-    expect(k.io_getevents(ctx, 0, 1, ev, -1)).toBe(-errno.EINVAL);
+    expect(k.io_getevents(ctx, 0, 1, ev, -1)).toBe(0); // valid: no limit, and min_nr 0 returns at once
+    expect(k.io_getevents(ctx, 0, 1, ev, -Infinity)).toBe(0);
     expect(k.io_getevents(ctx, 0, 1, ev, '5' as unknown as number)).toBe(-errno.EINVAL);
     expect(k.io_getevents(0, 0, 1, ev, 0)).toBe(-errno.EINVAL);
     expect(k.io_getevents(ctx + 1, 0, 1, ev, 0)).toBe(-errno.EINVAL);
@@ -47,6 +49,42 @@ describe.each(STRATEGIES)('io_getevents (%s)', (_name, opts) => {
     const n = k.io_getevents(ctx, 2, 4, ev, null);
     expect(n).toBe(2);
     expect(ev.map((e) => e.data).sort()).toEqual([1n, 2n]);
+    expect(k.io_getevents(ctx, 0, 4, [], 0)).toBe(0);
+  });
+
+  test('a negative timeout is no limit, as in Linux: it waits for min_nr, past a bounded wait\'s expiry', async () => {
+    const k = await tBoot(opts);
+    const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
+    const dev = k.device(path);
+    const ctx = k.io_setup(4);
+    const w = await tWorker(k);
+    // The async call on this thread, and the blocking one on another thread (so that this one
+    // stays free to watch it, and a wait that never ends fails the test by its timeout).
+    const calls: Array<[string, number, () => Promise<IoEvent[] | number>]> = [
+      ['async', -1, () => k.io_getevents_async(ctx, 1, 4, -1)],
+      ...[-1, -1000, -Infinity].map((t): [string, number, () => Promise<IoEvent[] | number>] => ['blocking', t, () =>
+        w.run(({ k: wk }, a: { ctx: number; t: number }) => {
+          const evs: IoEvent[] = [];
+          const r = wk.io_getevents(a.ctx, 1, 4, evs, a.t);
+          return r < 0 ? r : evs.map((e) => ({ data: e.data, res: e.res }) as IoEvent);
+        }, { ctx, t })]),
+    ];
+    let i = 0n;
+    for (const [how, t, call] of calls) {
+      dev.pause();
+      expect(k.io_submit(ctx, [tRead(fd, Buffer.alloc(8), 0, ++i)])).toBe(1);
+      let settled = false;
+      const waiting = call().then((r) => {
+        settled = true;
+        return r;
+      });
+      // A bounded wait started after it expires first, with nothing; the negative one still waits.
+      expect(await k.io_getevents_async(ctx, 1, 4, 50)).toEqual([]);
+      expect([how, t, settled]).toEqual([how, t, false]);
+      dev.resume();
+      const got = (await waiting) as IoEvent[];
+      expect([how, t, got.map((e) => [e.data, e.res])]).toEqual([how, t, [[i, 8]]]);
+    }
     expect(k.io_getevents(ctx, 0, 4, [], 0)).toBe(0);
   });
 

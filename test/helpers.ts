@@ -2,6 +2,7 @@
  * Shared test helpers (prefix: t). Every kernel booted here is shut down in
  * afterAll, so no device thread outlives its test file.
  */
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Kernel, IOCB_CMD, type BootOptions, type Iocb, type IoEvent } from 'kaio';
 
@@ -71,6 +72,53 @@ export function tReap(k: Kernel, ctx: number, n: number, timeoutMs = 10_000): Io
 /** Results by aio_data, for order-independent checks. */
 export function tByData(evs: IoEvent[]): Map<bigint, number> {
   return new Map(evs.map((e) => [e.data, e.res]));
+}
+
+/**
+ * num_possible_cpus() of this machine, read here (not from the kernel) from
+ * /sys/devices/system/cpu/possible: "0-1" is 2, "0,2-3" is 3.
+ */
+export function tPossibleCpus(): number {
+  let n = 0;
+  for (const part of readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    n += b === undefined ? 1 : b - a + 1;
+  }
+  if (!Number.isInteger(n) || n < 1) throw new Error(`cannot parse /sys/devices/system/cpu/possible`);
+  return n;
+}
+
+/**
+ * What Linux 6.18's io_setup(nr) builds, computed independently of the kernel
+ * (fs/aio.c ioctx_alloc and aio_setup_ring): n = 2 x max(nr, 4P) in u32
+ * arithmetic; the ring is the events that fit in whole pages of
+ * 32 + 32 x (n + 2) bytes, less the 32-byte header; req_batch =
+ * max(1, floor((ring - 1) / 4P)), and one cpu can take capacity =
+ * req_batch x floor((ring - 1) / req_batch) requests in flight or unreaped.
+ * Only for an nr that io_setup accepts (throws otherwise).
+ */
+export function tLinuxCapacity(nr: number, possible = tPossibleCpus()): { ring: number; capacity: number } {
+  const n = (Math.max(nr, 4 * possible) * 2) >>> 0;
+  if (!Number.isInteger(nr) || nr < 1 || n === 0 || n > 8388608) throw new Error(`io_setup(${nr}) fails on Linux`);
+  const PAGE = 4096;
+  const pages = Math.ceil((32 + 32 * (n + 2)) / PAGE);
+  const ring = Math.floor((pages * PAGE - 32) / 32);
+  const batch = Math.max(1, Math.floor((ring - 1) / (4 * possible)));
+  return { ring, capacity: batch * Math.floor((ring - 1) / batch) };
+}
+
+/**
+ * The capacity of a live context, as k.ctxStat reports it, after checking that
+ * it (and the ring size) is exactly Linux's for io_setup(nr).
+ */
+export function tCapacity(k: Kernel, ctx: number, nr: number): number {
+  const st = k.ctxStat(ctx);
+  if (!st) throw new Error(`no context ${ctx}`);
+  const want = tLinuxCapacity(nr);
+  if (st.nr !== want.capacity || st.ringNr !== want.ring) {
+    throw new Error(`io_setup(${nr}): capacity ${st.nr}, ring ${st.ringNr}; Linux: capacity ${want.capacity}, ring ${want.ring}`);
+  }
+  return st.nr;
 }
 
 export { IOCB_CMD };

@@ -1,17 +1,29 @@
 // Description: io_setup's argument checks and the aio_max_nr quota (S1).
-// Invariant: EINVAL for a bad nr is decided before the quota; the quota counts nr itself
-// and comes back on io_destroy; ids are positive and distinct.
+// Invariant: nr is a u32; EINVAL for a bad nr (0, or 2 x max(nr, 4 x cpus) over 8388608, so any
+// nr > 4194304 whose doubling does not wrap) is decided before the quota; a doubling that wraps
+// to 0 is EAGAIN; the quota counts nr itself and comes back on io_destroy; ids are positive and distinct.
 import { errno } from 'kaio';
-import { tBoot } from './helpers';
+import { tBoot, tCapacity } from './helpers';
 
 describe('io_setup', () => {
-  test('rejects nr <= 0, non-integers and nr > 8388608 with -EINVAL, before the quota', async () => {
+  test('rejects nr 0, non-integers and nr > 4194304 (as a u32) with -EINVAL, before the quota', async () => {
     const k = await tBoot({ aioMaxNr: 16 });
-    for (const nr of [0, -1, -1000, 1.5, NaN, Infinity, 8388609, 2 ** 32, '4', null, undefined, 4n]) {
-      expect(k.io_setup(nr as number)).toBe(-errno.EINVAL);
-    }
-    // 8388608 is a valid nr, so it gets past EINVAL to the quota check.
-    expect(k.io_setup(8388608)).toBe(-errno.EAGAIN);
+    // -1 and -1000 are 0xffffffff and 0xfffffc18 as the kernel's unsigned int: far over the bound.
+    const einval = [0, -1, -1000, 1.5, NaN, Infinity, 4194305, 8388608, 8388609, 2 ** 31 - 1, 2 ** 32, -(2 ** 31) - 1, '4', null, undefined, 4n];
+    for (const nr of einval) expect([nr, k.io_setup(nr as number)]).toEqual([nr, -errno.EINVAL]);
+    // 4194304 doubles to exactly 8388608, a valid size, so it gets past EINVAL to the quota check.
+    expect(k.io_setup(4194304)).toBe(-errno.EAGAIN);
+    // 2^31 (also as -2^31) doubles to 0 in u32 arithmetic: -EAGAIN, as Linux; 2^31 + 1 doubles
+    // to 2, a valid size, and is then over aio_max_nr: -EAGAIN.
+    for (const nr of [2 ** 31, -(2 ** 31), 2 ** 31 + 1]) expect([nr, k.io_setup(nr)]).toEqual([nr, -errno.EAGAIN]);
+    expect(k.aio_nr).toBe(0);
+    // With the quota used up, a bad nr is still -EINVAL, not -EAGAIN.
+    const ctx = k.io_setup(16);
+    expect(ctx).toBeGreaterThan(0);
+    expect(k.aio_nr).toBe(16);
+    for (const nr of einval) expect([nr, k.io_setup(nr as number)]).toEqual([nr, -errno.EINVAL]);
+    expect(k.io_setup(1)).toBe(-errno.EAGAIN);
+    expect(k.io_destroy(ctx)).toBe(0);
     expect(k.aio_nr).toBe(0);
   });
 
@@ -40,6 +52,7 @@ describe('io_setup', () => {
       for (let i = 0; i < max / nr; i++) {
         const id = k.io_setup(nr);
         expect(id).toBeGreaterThan(0);
+        tCapacity(k, id, nr); // what the context accepts is Linux's figure, not nr
         ids.push(id);
       }
       expect(new Set(ids).size).toBe(ids.length);

@@ -32,6 +32,11 @@ const MAX_KEY = KEY_ID_SPAN * (L.KIOCB_GEN_MASK + 1) - 1;
 const REAP_LOCK_SPINS = 4000;
 const REAP_LOCK_SPIN_ROUNDS = 4;
 
+/** What one io_getevents call learnt while it delivered. */
+interface ReapState {
+  efault: boolean;
+}
+
 /** This thread's knowledge of one context. */
 interface CtxLocal {
   id: number;
@@ -40,6 +45,8 @@ interface CtxLocal {
   base: number;
   nr: number;
 }
+
+const NO_KEYS: number[] = [];
 
 /** Write a submitted request's aio_key (a setter that throws now cannot undo the submission). */
 function setKey(s: Snap, key: number): void {
@@ -324,14 +331,15 @@ export class Syscalls {
         kerr = core.i32[(stopRec + L.SUB_OUT_ID) >>> 2];
         afterKey = u32[(stopRec + L.SUB_OUT_GEN) >>> 2] !== 0;
       }
+      const keys = ok > 0 ? new Array<number>(ok) : NO_KEYS;
       for (let j = 0; j < m; j++) {
         const rec = core.scratch + j * L.SUB_REC_SIZE;
         const i = this.handleOf[j];
-        if (j < ok) h.key[i] = u32[(rec + L.SUB_OUT_GEN) >>> 2] * KEY_ID_SPAN + u32[(rec + L.SUB_OUT_ID) >>> 2];
+        if (j < ok) keys[j] = h.key[i] = u32[(rec + L.SUB_OUT_GEN) >>> 2] * KEY_ID_SPAN + u32[(rec + L.SUB_OUT_ID) >>> 2];
         else this.unstage(rec, j);
       }
-      // Now the user's setters: the submitted requests' keys.
-      for (let j = 0; j < ok; j++) setKey(pool[j0 + j], h.key[this.handleOf[j]]);
+      // Now the user's setters (which may call kaio again: only locals from here on).
+      for (let j = 0; j < ok; j++) setKey(pool[j0 + j], keys[j]);
       if (kerr === -E.EBUSY && busyRetries++ < 2000) {
         // Free ids exist but another cpu holds them in transit: let it run, retry
         // (for up to ~100 ms; after that, report the slot shortage as -EAGAIN).
@@ -621,15 +629,13 @@ export class Syscalls {
    * returns them first, so none is lost or delivered twice.
    */
   private readonly pushback = new Map<number, IoEvent[]>();
-  /** Set by reapInto when a write into the caller's array failed. */
-  private efault = false;
 
   /**
    * Write evs into out[at..] (user code may run: setters, Proxy traps; the
    * kernel call is over). Returns how many were written; the rest go back to
    * the context's pushback list, in order.
    */
-  private deliver(c: CtxLocal, out: IoEvent[], at: number, evs: IoEvent[]): number {
+  private deliver(c: CtxLocal, out: IoEvent[], at: number, evs: IoEvent[], st: ReapState): number {
     for (let i = 0; i < evs.length; i++) {
       try {
         out[at + i] = evs[i];
@@ -637,7 +643,7 @@ export class Syscalls {
         const rest = evs.slice(i);
         const pb = this.pushback.get(c.id);
         this.pushback.set(c.id, pb === undefined ? rest : rest.concat(pb));
-        this.efault = true;
+        st.efault = true;
         return i;
       }
     }
@@ -649,7 +655,7 @@ export class Syscalls {
    * (context gone). Waits for a busy reap lock until `deadline` at most
    * (performance.now() time; a deadline already passed still spins briefly).
    */
-  private reapInto(c: CtxLocal, out: IoEvent[], at: number, max: number, deadline: number): number {
+  private reapInto(c: CtxLocal, out: IoEvent[], at: number, max: number, deadline: number, st: ReapState): number {
     const core = this.core;
     let got = 0;
     let contended = 0;
@@ -660,7 +666,7 @@ export class Syscalls {
       this.pushback.delete(c.id);
       const mine = pb.length > max ? pb.slice(0, max) : pb;
       if (pb.length > max) this.pushback.set(c.id, pb.slice(max));
-      got = this.deliver(c, out, at, mine);
+      got = this.deliver(c, out, at, mine, st);
       if (got < mine.length) return got;
     }
     while (got < max) {
@@ -689,7 +695,7 @@ export class Syscalls {
       if (r < 0) return got > 0 ? got : r;
       if (r === 0) break;
       // Decode all of them first: a setter run by deliver() may re-enter kaio and reuse scratch.
-      const d = this.deliver(c, out, at + got, this.decode(r));
+      const d = this.deliver(c, out, at + got, this.decode(r), st);
       got += d;
       if (d < r || r < want) break;
     }
@@ -767,16 +773,16 @@ export class Syscalls {
     if (!Syscalls.writable(events)) return -E.EFAULT;
     if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
     const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
-    this.efault = false;
-    let got = this.reapInto(c, events, 0, nr, deadline);
+    const st: ReapState = { efault: false }; // this call's own: a setter may run another io_getevents
+    let got = this.reapInto(c, events, 0, nr, deadline, st);
     for (;;) {
       // A write into events failed: what was written counts, else -EFAULT (the rest wait in pushback).
-      if (this.efault) return got > 0 ? got : -E.EFAULT;
+      if (st.efault) return got > 0 ? got : -E.EFAULT;
       if (got < 0 || got >= min_nr || got === nr || timeoutMs === 0) return got;
       const left = deadline - performance.now();
       if (left <= 0) return got;
       this.waitEvents(c, left === Infinity ? null : left);
-      const r = this.reapInto(c, events, got, nr - got, deadline);
+      const r = this.reapInto(c, events, got, nr - got, deadline, st);
       if (r < 0) return got > 0 ? got : r;
       got += r;
     }
@@ -819,7 +825,7 @@ export class Syscalls {
     const i32 = this.core.i32;
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;
     for (;;) {
-      const r = this.reapInto(c, events, events.length, nr - events.length, deadline);
+      const r = this.reapInto(c, events, events.length, nr - events.length, deadline, { efault: false });
       if (r < 0) return events.length > 0 ? events : r;
       if (events.length >= min_nr || events.length === nr) return events;
       const left = deadline - performance.now();

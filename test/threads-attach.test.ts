@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { errno, IOCB_CMD, type Iocb, type IoEvent } from 'kaio';
-import { tBoot, tDisk, tRead, tReap, tWorker } from './helpers';
+import { tBoot, tDisk, tRead, tReap, tWorker, tCapacity } from './helpers';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -77,16 +77,18 @@ test('detach gives back the tags and slots the thread cached', async () => {
   expect(k.ctxStat(ctx, w.cpu)!.cachedHere).toBe(cached);
   await w.run(({ k }) => k.detach());
   expect(k.ctxStat(ctx, w.cpu)!.cachedHere).toBe(0);
-  expect(k.ctxStat(ctx)!.freeTags).toBe(1024);
-  expect(k.ctxStat(ctx)!.freeSlots).toBe(1024);
-  expect(k.io_submit(ctx, Array.from({ length: 1024 }, (_, i) => tRead(fd, Buffer.alloc(1), i)))).toBe(1024);
-  tReap(k, ctx, 1024);
+  const cap = tCapacity(k, ctx, 1024);
+  expect(k.ctxStat(ctx)!.freeTags).toBe(cap);
+  expect(k.ctxStat(ctx)!.freeSlots).toBe(cap);
+  expect(k.io_submit(ctx, Array.from({ length: cap }, (_, i) => tRead(fd, Buffer.alloc(1), i)))).toBe(cap);
+  tReap(k, ctx, cap);
 });
 
 test('a worker that exits without detaching, or is terminated holding cached tags, strands no tag or slot', async () => {
   const k = await tBoot({ maxCpus: 8 });
   const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
   const ctx = k.io_setup(256); // batch 8
+  const cap = tCapacity(k, ctx, 256);
   const base = k.stats().cpusOnline;
   for (const how of ['exit', 'terminate'] as const) {
     const w = await tWorker(k);
@@ -112,13 +114,13 @@ test('a worker that exits without detaching, or is terminated holding cached tag
       expect(k.stats().cpusOnline).toBe(base);
       expect(k.ctxStat(ctx, w.cpu)!.cachedHere).toBe(0);
     }
-    // Every id and slot is usable again: with the device paused all 256 must be held at
+    // Every id and slot is usable again: with the device paused all `cap` must be held at
     // once, so the dead cpu's cached ids and slots have to be taken (stolen if not drained).
     k.device(path).pause();
-    expect(k.io_submit(ctx, Array.from({ length: 256 }, (_, i) => tRead(fd, Buffer.alloc(1), i)))).toBe(256);
+    expect(k.io_submit(ctx, Array.from({ length: cap }, (_, i) => tRead(fd, Buffer.alloc(1), i)))).toBe(cap);
     expect(k.ctxStat(ctx, w.cpu)!.cachedHere).toBe(0);
     k.device(path).resume();
-    tReap(k, ctx, 256);
+    tReap(k, ctx, cap);
   }
 });
 
@@ -164,7 +166,7 @@ test('an attached thread\'s in-flight requests complete after it is gone, and th
   const evs = tReap(k, ctx, 5);
   expect(evs.map((e) => e.data).sort()).toEqual([100n, 101n, 102n, 103n, 104n]);
   expect(evs.every((e) => e.res === 8)).toBe(true);
-  expect(k.ctxStat(ctx)!.freeSlots).toBe(16);
+  expect(k.ctxStat(ctx)!.freeSlots).toBe(tCapacity(k, ctx, 16));
 });
 
 test('attach refuses what is not a handle', async () => {

@@ -1,0 +1,85 @@
+// Description: a thread's handles on its requests when the events are consumed elsewhere (issue 7:
+// "an in-flight request holds everything it uses until its event is reaped or discarded").
+// Invariant: a request's k.buffer() block stays allocated until its event is consumed, by whoever
+// consumes it (another thread's io_getevents, a user-space reaper moving head, io_destroy), and is
+// freed once it was: the submitter's handle goes back through the kernel's orphan bitmap.
+import { IOCB_CMD, type Iocb, type IoEvent, type Kernel, type KernelBuffer } from 'kaio';
+import { tBoot, tDisk, tWorker } from './helpers';
+import { hCollect } from './hostile-helpers';
+
+const SIZE = 4096;
+
+/** Submit n reads of SIZE bytes into fresh k.buffer() blocks; return the blocks' addresses (the views are dropped). */
+function submitReads(k: Kernel, ctx: number, fd: number, n: number): number[] {
+  const addrs: number[] = [];
+  const iocbs: Iocb[] = [];
+  for (let i = 0; i < n; i++) {
+    const kb: KernelBuffer = k.buffer(SIZE);
+    addrs.push(kb.byteOffset);
+    iocbs.push({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: kb, aio_offset: 0, aio_data: BigInt(i + 1) });
+  }
+  expect(k.io_submit(ctx, iocbs)).toBe(n);
+  for (const c of iocbs) c.aio_buf = undefined; // the user keeps nothing of the blocks
+  return addrs;
+}
+
+/** How many of `addrs` new k.buffer() calls hand out again (after collection ran), trying up to `tries` allocations. */
+async function reusedOf(k: Kernel, addrs: number[], tries: number): Promise<number> {
+  await hCollect(6);
+  const want = new Set(addrs);
+  const keep: KernelBuffer[] = [];
+  let hits = 0;
+  for (let i = 0; i < tries; i++) {
+    const b = k.buffer(SIZE);
+    keep.push(b);
+    if (want.has(b.byteOffset)) hits++;
+  }
+  return hits;
+}
+
+test('events reaped by another thread free the submitter\'s blocks (after its next sweep)', async () => {
+  const k = await tBoot();
+  const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
+  const ctx = k.io_setup(512);
+  const N = 300; // more than the 256 orphans that make io_submit sweep
+  const w = await tWorker(k);
+  const addrs = submitReads(k, ctx, fd, N);
+  // The worker reaps all of them: it cannot deliver to this thread's objects.
+  const got = await w.run(({ k: wk }, a: { ctx: number; n: number }) => {
+    const evs: IoEvent[] = [];
+    let n = 0;
+    while (n < a.n) {
+      const r = wk.io_getevents(a.ctx, 1, a.n - n, evs, 5000);
+      if (r <= 0) break;
+      n += r;
+    }
+    return n;
+  }, { ctx, n: N });
+  expect(got).toBe(N);
+  // Until this thread sweeps, the blocks are still held: none is handed out again.
+  expect(await reusedOf(k, addrs, 8)).toBe(0);
+  // A submit with 300 orphans pending sweeps them: the handles let go of the blocks.
+  expect(k.io_submit(ctx, [{ aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: 9999n }])).toBe(1);
+  expect(k.io_getevents(ctx, 1, 1, [], 5000)).toBe(1);
+  expect(await reusedOf(k, addrs, N + 16)).toBe(N);
+  expect(k.device(path).stats().completed).toBe(N);
+});
+
+test('events consumed from the ring by user space, then discarded by io_destroy, free their blocks', async () => {
+  const k = await tBoot();
+  const { fd } = tDisk(k, { serviceTimeUs: 0 });
+  const ctx = k.io_setup(16);
+  const addrs = submitReads(k, ctx, fd, 8);
+  const ring = k.ring(ctx);
+  const nr = ring.getUint32(4, true);
+  // Wait (bounded) until all 8 are in the ring, then consume them as libaio's user-space reaper does.
+  const deadline = Date.now() + 5000;
+  const inRing = () => (ring.getUint32(12, true) - ring.getUint32(8, true) + nr) % nr;
+  while (inRing() < 8 && Date.now() < deadline);
+  expect(inRing()).toBe(8);
+  ring.setUint32(8, (ring.getUint32(8, true) + 8) % nr, true);
+  expect(k.io_getevents(ctx, 0, 8, [], 0)).toBe(0); // consumed: nothing for io_getevents
+  expect(await reusedOf(k, addrs, 8)).toBe(0); // still held: the kernel has not told the owner
+  expect(k.io_destroy(ctx)).toBe(0); // frees the ring: every cookie still in it goes back
+  expect(await reusedOf(k, addrs, 32)).toBe(8);
+});

@@ -83,3 +83,42 @@ test('events consumed from the ring by user space, then discarded by io_destroy,
   expect(k.io_destroy(ctx)).toBe(0); // frees the ring: every cookie still in it goes back
   expect(await reusedOf(k, addrs, 32)).toBe(8);
 });
+
+test('an event of a thread that left never frees a handle of the next thread on its cpu id (claim epochs)', async () => {
+  const k = await tBoot({ maxCpus: 8 });
+  const { path } = tDisk(k, { serviceTimeUs: 0 });
+  const ctx = k.io_setup(8);
+  k.device(path).pause();
+  // A submits a read (its first handle) and leaves with it in flight.
+  const a = await tWorker(k);
+  await a.run(({ k: wk, kaio }, x: { ctx: number; path: string }) => {
+    const fd = wk.open(x.path, 'r');
+    if (wk.io_submit(x.ctx, [{ aio_lio_opcode: kaio.IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: new Uint8Array(16), aio_offset: 0, aio_data: 1n }]) !== 1) throw new Error('submit');
+    wk.detach();
+  }, { ctx, path });
+  // B takes the same cpu id, and its first handle (the same index) waits on a pipe.
+  const [rfd, wfd] = k.pipe();
+  const b = await tWorker(k);
+  expect(b.cpu).toBe(a.cpu);
+  await b.run(({ k: wk, kaio }, x: { ctx: number; rfd: number }) => {
+    const g = globalThis as unknown as { mine: object };
+    g.mine = { aio_lio_opcode: kaio.IOCB_CMD.PREAD, aio_fildes: x.rfd, aio_buf: new Uint8Array(4), aio_data: 2n };
+    if (wk.io_submit(x.ctx, [g.mine as never]) !== 1) throw new Error('submit');
+  }, { ctx, rfd });
+  // A's event is reaped here: its cookie names A's cpu id with A's epoch, not B's.
+  k.device(path).resume();
+  const evs: IoEvent[] = [];
+  expect(k.io_getevents(ctx, 1, 1, evs, 5000)).toBe(1);
+  expect(evs[0].data).toBe(1n);
+  // B sweeps its orphans (io_destroy does), then gets its pipe read with its own iocb.
+  expect(k.write(wfd, Buffer.from('wxyz'))).toBe(4);
+  const r = await b.run(({ k: wk }, x: { ctx: number }) => {
+    const other = wk.io_setup(1);
+    wk.io_destroy(other);
+    const out: IoEvent[] = [];
+    const n = wk.io_getevents(x.ctx, 1, 1, out, 5000);
+    const g = globalThis as unknown as { mine: { aio_buf: Uint8Array } };
+    return { n, same: out[0]?.obj === g.mine, res: out[0]?.res, bytes: Array.from(g.mine.aio_buf) };
+  }, { ctx });
+  expect(r).toEqual({ n: 1, same: true, res: 4, bytes: [0x77, 0x78, 0x79, 0x7a] });
+});

@@ -20,7 +20,7 @@ import { BufferRegistry, KernelBuffer, isSAB } from './buffers';
 import { waitUntil, waitUntilAsync, spinFor, SPIN_US } from './wait';
 import { Handles } from './handles';
 import { Snap, snapshot, doomed, singleBuffer, vectorBuffers, posOverflows, MAX_RW_COUNT } from './iocb';
-import { userBytes, types, type Iocb, type IoEvent } from './uapi';
+import { userBytes, type Iocb, type IoEvent } from './uapi';
 import { shutdownError } from './errno';
 
 export type { Iocb, IoEvent } from './uapi';
@@ -46,7 +46,7 @@ interface CtxLocal {
   nr: number;
 }
 
-const NO_KEYS: number[] = [];
+const NO_KEYS = new Float64Array(0);
 
 /** Write a submitted request's aio_key (a setter that throws now cannot undo the submission). */
 function setKey(s: Snap, key: number): void {
@@ -96,6 +96,8 @@ export class Syscalls {
   private lastNseg = 0;
   /** Snapshots, one pool per nesting depth (a getter may call io_submit again). */
   private readonly snaps: Snap[][] = [];
+  /** Keys of a batch, one array per nesting depth (setters run while they are read). */
+  private readonly keyBufs: Float64Array[] = [];
   private depth = 0;
   private readonly handleOf = new Int32Array(L.SUB_MAX_BATCH);
   /** @internal Set once the kernel is shut down or this thread detached: every call fails. */
@@ -331,7 +333,7 @@ export class Syscalls {
         kerr = core.i32[(stopRec + L.SUB_OUT_ID) >>> 2];
         afterKey = u32[(stopRec + L.SUB_OUT_GEN) >>> 2] !== 0;
       }
-      const keys = ok > 0 ? new Array<number>(ok) : NO_KEYS;
+      const keys = ok > 0 ? (this.keyBufs[this.depth] ??= new Float64Array(L.SUB_MAX_BATCH)) : NO_KEYS;
       for (let j = 0; j < m; j++) {
         const rec = core.scratch + j * L.SUB_REC_SIZE;
         const i = this.handleOf[j];
@@ -392,6 +394,7 @@ export class Syscalls {
     if (idx < 0) return -E.EBUSY; // COOKIE_SPACE requests outstanding on this thread
     this.handleOf[m] = idx;
     h.iocb[idx] = s.iocb;
+    h.data[idx] = s.data;
     const op = s.opcode;
     let nbytes = 0;
     let nseg = 0;
@@ -401,11 +404,11 @@ export class Syscalls {
       const write = op === L.IOCB_CMD_PWRITE;
       const buf = s.buf;
       // Fast path: a k.buffer() view (its block's bounds travel with it).
-      const kl = typeof buf === 'object' && buf !== null ? KernelBuffer.lengthIn(buf, core) : -1;
-      if (kl >= 0) {
+      const addr = typeof buf === 'object' && buf !== null ? KernelBuffer.addrOf(buf, core) : -1;
+      if (addr >= 0) {
+        const kl = KernelBuffer.lastLength;
         const want = s.nbytes === undefined ? kl : s.nbytes;
-        const addr = want <= kl ? KernelBuffer.addrIn(buf as object, core, want) : -1;
-        if (addr < 0) late = -E.EFAULT;
+        if (want > kl) late = -E.EFAULT;
         else if (late === 0 && posOverflows(s, want)) late = -E.EINVAL;
         else if (late === 0 && fine) {
           nbytes = Math.min(want, MAX_RW_COUNT);
@@ -618,9 +621,12 @@ export class Syscalls {
    * later is handled by deliver().
    */
   private static writable(events: unknown): boolean {
-    if (!Array.isArray(events)) return false;
-    if (types.isProxy(events)) return true; // its traps decide, when deliver() writes
-    return Object.isExtensible(events);
+    try {
+      // A Proxy's traps run here, before anything is taken from the ring.
+      return Array.isArray(events) && Object.isExtensible(events);
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -660,7 +666,7 @@ export class Syscalls {
     let got = 0;
     let contended = 0;
     let spun = 0;
-    const pb = this.pushback.get(c.id);
+    const pb = this.pushback.size === 0 ? undefined : this.pushback.get(c.id);
     if (pb !== undefined) {
       // Events taken earlier on this thread and not yet written: they come first.
       this.pushback.delete(c.id);
@@ -714,7 +720,7 @@ export class Syscalls {
       const key = u32[(rec + L.EV_OBJ + 4) >>> 2] * 0x100000000 + u32[(rec + L.EV_OBJ) >>> 2];
       const res = u32[(rec + L.EV_RES) >>> 2] + core.i32[(rec + L.EV_RES + 4) >>> 2] * 0x100000000;
       const res2 = u32[(rec + L.EV_RES2) >>> 2] + core.i32[(rec + L.EV_RES2 + 4) >>> 2] * 0x100000000;
-      const data = u64[(rec + L.EV_DATA) >>> 3];
+      let data: bigint | undefined;
       const bounce = u32[(rec + L.REAP_BOUNCE) >>> 2];
       const cookie = u32[(rec + L.REAP_COOKIE) >>> 2];
       let obj: object | undefined;
@@ -722,6 +728,7 @@ export class Syscalls {
         const idx = cookie & L.COOKIE_INDEX_MASK;
         if (h.live(idx) && h.key[idx] === key) {
           obj = h.iocb[idx];
+          data = h.data[idx];
           const copies = h.copies[idx];
           if (bounce && copies !== undefined && res > 0) {
             if (copies instanceof Uint8Array) {
@@ -739,13 +746,18 @@ export class Syscalls {
         }
       }
       if (bounce) core.x.kfree(bounce, u32[(rec + L.REAP_BOUNCE_SIZE) >>> 2]);
-      out[i] = { data, obj: (obj ?? { aio_key: key, aio_data: data }) as Iocb, res, res2 };
+      if (obj !== undefined) {
+        out[i] = { data: data!, obj: obj as Iocb, res, res2 };
+      } else {
+        data = u64[(rec + L.EV_DATA) >>> 3];
+        out[i] = { data, obj: { aio_key: key, aio_data: data } as Iocb, res, res2 };
+      }
     }
     return out;
   }
 
   private ringHasEvents(c: CtxLocal): boolean {
-    if (this.pushback.has(c.id)) return true;
+    if (this.pushback.size !== 0 && this.pushback.has(c.id)) return true;
     const { u32 } = this.core;
     const a = L.CTX_OFF + c.slot * L.CTX_SIZE;
     if (u32[(a + L.CX_STATE_GEN) >>> 2] !== L.CTX_LIVE || u32[(a + L.CX_STATE_GEN + 4) >>> 2] !== c.gen) return true; // dead: stop waiting
@@ -772,7 +784,8 @@ export class Syscalls {
     if (nr === 0) return 0;
     if (!Syscalls.writable(events)) return -E.EFAULT;
     if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
-    const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
+    // (A poll's deadline is 0: always past, without asking the clock.)
+    const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : timeoutMs === 0 ? 0 : performance.now() + timeoutMs;
     const st: ReapState = { efault: false }; // this call's own: a setter may run another io_getevents
     let got = this.reapInto(c, events, 0, nr, deadline, st);
     for (;;) {

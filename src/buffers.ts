@@ -147,6 +147,9 @@ const taByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8
 export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
   #start = 0;
   #end = 0;
+  /** This view's own offset and length, read once through the intrinsics (a view over a SharedArrayBuffer never changes them). */
+  #off = 0;
+  #len = 0;
   #core: Core | undefined;
   #parent: KernelBuffer | undefined;
 
@@ -155,23 +158,25 @@ export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
     view.#core = core;
     view.#start = addr;
     view.#end = addr + size;
+    view.#off = taByteOffset.call(view) as number;
+    view.#len = taByteLength.call(view) as number;
     return view;
   }
 
+  /** The intrinsic byteLength of the view addrOf last accepted. */
+  static lastLength = 0;
+
   /**
-   * The kernel address of v's first byte if v is a KernelBuffer of `core`'s
-   * kernel lying inside its block (read through the intrinsic getters), else -1.
+   * For io_submit's fast path, in one look: if v is a KernelBuffer of `core`'s
+   * kernel lying inside its block, its address (lastLength: its length), else -1.
    */
-  static addrIn(v: object, core: Core, len: number): number {
+  static addrOf(v: object, core: Core): number {
     if (!(#start in v) || (v as KernelBuffer).#core !== core) return -1;
     const kb = v as KernelBuffer;
-    const off = taByteOffset.call(kb) as number;
-    return off >= kb.#start && off + len <= kb.#end && len <= (taByteLength.call(kb) as number) ? off : -1;
-  }
-
-  /** The intrinsic byteLength of v if v is a KernelBuffer of `core`'s kernel, else -1. */
-  static lengthIn(v: object, core: Core): number {
-    return #start in v && (v as KernelBuffer).#core === core ? (taByteLength.call(v) as number) : -1;
+    const off = kb.#off;
+    if (off < kb.#start || off + kb.#len > kb.#end) return -1;
+    KernelBuffer.lastLength = kb.#len;
+    return off;
   }
 
   override subarray(begin?: number, end?: number): KernelBuffer {
@@ -180,6 +185,8 @@ export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
       sub.#core = this.#core;
       sub.#start = this.#start;
       sub.#end = this.#end;
+      sub.#off = taByteOffset.call(sub) as number;
+      sub.#len = taByteLength.call(sub) as number;
       sub.#parent = this;
     }
     return sub;

@@ -32,6 +32,8 @@ export class Handles {
   iocb: (object | undefined)[] = new Array<object | undefined>(INITIAL).fill(undefined);
   /** The request's aio_key (set once io_submit knows it). */
   key = new Float64Array(INITIAL);
+  /** The request's aio_data as the user gave it (the event returns this very bigint). */
+  data: bigint[] = new Array<bigint>(INITIAL).fill(0n);
   /** What the request keeps alive: a view, or an array of them. */
   pin: unknown[] = new Array<unknown>(INITIAL).fill(undefined);
   /** Plain buffers to fill at reap: one view (bounce offset 0), or [view, offset] pairs. */
@@ -127,6 +129,8 @@ export class Handles {
     this.iocb.fill(undefined, old);
     this.pin.length = cap;
     this.pin.fill(undefined, old);
+    this.data.length = cap;
+    this.data.fill(0n, old);
     this.copies.length = cap;
     this.copies.fill(undefined, old);
     const used = new Uint8Array(cap);

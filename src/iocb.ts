@@ -25,6 +25,7 @@ import { userBytes } from './uapi';
 
 const U64_LIMIT = 1n << 64n;
 const S64_LIMIT = 1n << 63n;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 /** MAX_RW_COUNT: Linux clamps one transfer to INT_MAX rounded down to a page. */
 export const MAX_RW_COUNT = 0x7ffff000;
 
@@ -52,8 +53,8 @@ export class Snap {
   errPrep = 0;
   errLate = 0;
   errKey = 0;
-  /** The offset as given, for rw_verify_area (pos + count). */
-  pos = 0n;
+  /** The offset as given, for rw_verify_area (pos + count): a number if it is a safe integer, else a bigint. */
+  pos: number | bigint = 0;
 
   /** Drop every reference to the user's objects (the pool outlives the call). */
   clear(): void {
@@ -92,8 +93,9 @@ export function snapshot(x: unknown, s: Snap): number {
     r2 = iocb.aio_reserved2;
     prio = iocb.aio_reqprio;
     resfd = iocb.aio_resfd;
-    s.oldKey = iocb.aio_key;
-    s.hadKey = Object.prototype.hasOwnProperty.call(iocb, 'aio_key');
+    const key = iocb.aio_key;
+    s.oldKey = key;
+    s.hadKey = key !== undefined || Object.prototype.hasOwnProperty.call(iocb, 'aio_key');
     s.vec = undefined;
     if (Array.isArray(buf)) {
       // The iovec array is user memory too: copy what the kernel will look at.
@@ -139,12 +141,17 @@ export function snapshot(x: unknown, s: Snap): number {
   s.rwf = Number.isNaN(rwf) ? 0 : rwf;
 
   // The offset, as loff_t: a bigint in [2^63, 2^64) wraps negative, as in C.
-  let pos: bigint | undefined;
-  if (off === undefined) pos = 0n;
-  else if (typeof off === 'number' && Number.isSafeInteger(off)) pos = BigInt(off);
-  else if (typeof off === 'bigint' && off >= -S64_LIMIT && off < U64_LIMIT) pos = BigInt.asIntN(64, off);
-  s.pos = pos ?? -1n;
-  s.offset = pos === undefined || pos < 0n ? 0 : pos > 2n ** 53n ? 2 ** 53 : Number(pos);
+  // Numbers stay numbers (no BigInt on the common path).
+  let pos: number | bigint | undefined;
+  if (off === undefined) pos = 0;
+  else if (typeof off === 'number') pos = Number.isSafeInteger(off) ? off : undefined;
+  else if (typeof off === 'bigint' && off >= -S64_LIMIT && off < U64_LIMIT) {
+    const v = BigInt.asIntN(64, off);
+    pos = v >= -MAX_SAFE_BIG && v <= MAX_SAFE_BIG ? Number(v) : v;
+  }
+  s.pos = pos ?? -1;
+  s.offset = pos === undefined || pos < 0 ? 0 : typeof pos === 'bigint' ? 2 ** 53 : pos;
+  const posZero = pos === 0;
 
   if (rw_op) {
     // aio_prep_rw: ioprio, then kiocb_set_rw_flags.
@@ -152,15 +159,15 @@ export function snapshot(x: unknown, s: Snap): number {
     else if (flags & L.IOCB_FLAG_IOPRIO) s.errPrep = ioprioCheck(prio);
     if (s.errPrep === 0) s.errPrep = rwFlagsCheck(rwf, s.opcode === L.IOCB_CMD_PWRITE || s.opcode === L.IOCB_CMD_PWRITEV);
     // rw_verify_area: a negative offset (the buffer's checks come first: encode()).
-    if (pos === undefined || pos < 0n) s.errLate = -E.EINVAL;
+    if (pos === undefined || pos < 0) s.errLate = -E.EINVAL;
   } else if (s.opcode === L.IOCB_CMD_FSYNC || s.opcode === L.IOCB_CMD_FDSYNC) {
     // aio_fsync: any of aio_buf, aio_offset, aio_nbytes, aio_rw_flags set.
-    if ((buf !== undefined && buf !== null && buf !== 0) || pos !== 0n || (nb ?? 0) !== 0 || rw !== undefined && rw !== 0) s.errPrep = -E.EINVAL;
+    if ((buf !== undefined && buf !== null && buf !== 0) || !posZero || (nb ?? 0) !== 0 || (rw !== undefined && rw !== 0)) s.errPrep = -E.EINVAL;
   } else if (s.opcode === L.IOCB_CMD_POLL) {
     // aio_poll: aio_buf must fit the u16 event mask; no offset, nbytes or rw_flags.
     const ev = buf ?? 0;
     if (typeof ev !== 'number' || !Number.isInteger(ev) || ev < 0 || ev > 0xffff) s.errPrep = -E.EINVAL;
-    else if (pos !== 0n || (nb ?? 0) !== 0 || (rw !== undefined && rw !== 0)) s.errPrep = -E.EINVAL;
+    else if (!posZero || (nb ?? 0) !== 0 || (rw !== undefined && rw !== 0)) s.errPrep = -E.EINVAL;
     else s.nbytes = ev; // the kernel reads the mask from the record's nbytes
   }
   if (Number.isNaN(flags) && s.errPrep === 0) s.errPrep = -E.EINVAL;
@@ -241,5 +248,7 @@ const EMPTY = new Uint8Array(0);
 
 /** rw_verify_area's overflow check: pos + count must stay a loff_t. */
 export function posOverflows(s: Snap, count: number): boolean {
-  return s.pos + BigInt(count) >= S64_LIMIT;
+  const p = s.pos;
+  // A safe-integer offset plus a count below 2^31 cannot reach 2^63.
+  return typeof p === 'bigint' && p + BigInt(count) >= S64_LIMIT;
 }

@@ -118,7 +118,7 @@ test('an event of a thread that left never frees a handle of the next thread on 
     const out: IoEvent[] = [];
     const n = wk.io_getevents(x.ctx, 1, 1, out, 5000);
     const g = globalThis as unknown as { mine: { aio_buf: Uint8Array } };
-    return { n, same: out[0]?.obj === g.mine, res: out[0]?.res, bytes: Array.from(g.mine.aio_buf) };
+    return { n, same: (out[0]?.obj as unknown) === g.mine, res: out[0]?.res, bytes: Array.from(g.mine.aio_buf) };
   }, { ctx });
   expect(r).toEqual({ n: 1, same: true, res: 4, bytes: [0x77, 0x78, 0x79, 0x7a] });
 });

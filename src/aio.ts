@@ -506,7 +506,9 @@ export class Syscalls {
     const core = this.core;
     const { u32 } = core;
     const kmem = core.buffer;
-    const bufs = views.map((v) => v.buffer);
+    // A view over the kernel's memory posted from another thread has another
+    // SharedArrayBuffer object for the same memory: it is kernel memory too.
+    const bufs = views.map((v) => (core.isKernelMemory(v.buffer) ? kmem : v.buffer));
     for (let i = 0; i < views.length; i++) {
       if (bufs[i] === kmem && !core.x.user_range_ok(views[i].byteOffset, views[i].length)) return -E.EFAULT;
     }
@@ -937,14 +939,15 @@ export class Syscalls {
     if (bytes === undefined) return -E.EFAULT;
     const core = this.core;
     // A view over the kernel's memory only inside one live user block (as io_submit).
-    if (bytes.buffer === core.buffer && !core.x.user_range_ok(bytes.byteOffset, bytes.length)) return -E.EFAULT;
+    if (core.isKernelMemory(bytes.buffer) && !core.x.user_range_ok(bytes.byteOffset, bytes.length)) return -E.EFAULT;
+    const target = bytes.buffer === core.buffer || !core.isKernelMemory(bytes.buffer) ? bytes : core.u8.subarray(bytes.byteOffset, bytes.byteOffset + bytes.length);
     let total = 0;
     do {
       const chunk = Math.min(L.SCRATCH_SIZE, bytes.length - total);
-      if (write) core.u8.set(bytes.subarray(total, total + chunk), core.scratch);
+      if (write) core.u8.set(target.subarray(total, total + chunk), core.scratch);
       const r = core.x.sys_rw(core.cpu, fd, chunk, pos < 0 ? -1 : pos + total, write ? 1 : 0);
       if (r < 0) return total > 0 ? total : r;
-      if (!write) bytes.set(core.u8.subarray(core.scratch, core.scratch + r), total);
+      if (!write) target.set(core.u8.subarray(core.scratch, core.scratch + r), total);
       total += r;
       if (r < chunk || r === 0) break;
     } while (total < bytes.length);

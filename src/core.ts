@@ -119,6 +119,34 @@ export class Core {
     }
   }
 
+  private readonly aliases = new WeakMap<object, boolean>();
+
+  /**
+   * Whether `b` is the kernel's memory: this thread's SharedArrayBuffer for
+   * it, or another object for the same memory (a view posted from another
+   * thread arrives over a new SharedArrayBuffer object). Decided once per
+   * object, by writing a probe into this cpu's scratch through one and reading
+   * it through the other.
+   */
+  isKernelMemory(b: ArrayBufferLike): boolean {
+    if (b === this.buffer) return true;
+    if (b.byteLength !== this.buffer.byteLength || !isSAB(b) || this.scratch === 0) return false;
+    let known = this.aliases.get(b);
+    if (known === undefined) {
+      const at = this.scratch >>> 2;
+      const probe = new Int32Array(b as SharedArrayBuffer);
+      const was = this.i32[at];
+      this.i32[at] = 0x6b61696f;
+      const seen1 = Atomics.load(probe, at);
+      this.i32[at] = ~0x6b61696f;
+      const seen2 = Atomics.load(probe, at);
+      this.i32[at] = was;
+      known = seen1 === 0x6b61696f && seen2 === ~0x6b61696f;
+      this.aliases.set(b, known);
+    }
+    return known;
+  }
+
   /** Check the header that kernel_init wrote (magic, version, layout). */
   checkHeader(): void {
     const m = this.u32[L.H_MAGIC >>> 2];

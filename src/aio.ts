@@ -109,10 +109,18 @@ export class Syscalls {
     this.handles = new Handles(core);
   }
 
-  /** cpu << 8 | claim epoch: the top bits of this thread's cookies (layout.ts, COOKIE_*). */
+  /**
+   * cpu << 8 | claim epoch: the top bits of this thread's cookies (layout.ts,
+   * COOKIE_*). Fixed while this thread holds its cpu (the epoch moves only when
+   * a cpu is claimed), so it is read once.
+   */
+  private tag = -1;
   private get cookieTag(): number {
-    const c = this.core;
-    return ((c.cpu << L.COOKIE_EPOCH_BITS) | (c.u32[(L.CPU_OFF + c.cpu * L.CPU_SIZE + L.CPU_EPOCH) >>> 2] & 0xff)) >>> 0;
+    if (this.tag < 0) {
+      const c = this.core;
+      this.tag = ((c.cpu << L.COOKIE_EPOCH_BITS) | (c.u32[(L.CPU_OFF + c.cpu * L.CPU_SIZE + L.CPU_EPOCH) >>> 2] & 0xff)) >>> 0;
+    }
+    return this.tag;
   }
 
   // --- contexts -------------------------------------------------------------------

@@ -96,8 +96,9 @@ export class Handles {
 
   /** How many of this cpu's cookies were orphaned since the last sweep (a hint). */
   private orphansPending(): number {
+    // A hint, read plainly (a stale 0 only delays a sweep to the next call); cookie_orphan adds to it.
     const c = this.core;
-    return Atomics.load(c.u32, (L.CPU_OFF + c.cpu * L.CPU_SIZE + L.CPU_ORPHANS) >>> 2); // pairs with cookie_orphan's add
+    return c.u32[(L.CPU_OFF + c.cpu * L.CPU_SIZE + L.CPU_ORPHANS) >>> 2];
   }
 
   /** Take back every orphaned handle now (after io_destroy: its discarded events' handles). Uses scratch. */

@@ -206,7 +206,7 @@ export class Kernel extends Syscalls {
     }
     const core = new Core(handle);
     core.checkHeader();
-    if (Atomics.load(core.i32, L.H_KW_STATE >>> 2) !== L.DS_READY) throw new Error('kaio: that kernel is shut down');
+    if (Atomics.load(core.i32, L.H_KW_STATE >>> 2) !== L.DS_READY) throw shutdownError('attach');
     core.online(L.CPU_KIND_WORKER, threadId);
     const k = new Kernel(core);
     k.#attached = true;

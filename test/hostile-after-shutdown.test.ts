@@ -2,7 +2,7 @@
 // Invariant: after `await k.shutdown()` every syscall returns -EINVAL and does nothing; every call that
 // would create something (pipe, buffer, ramdisk, nulldev, context) throws an Error with code
 // 'ERR_KAIO_SHUTDOWN'; no thread comes online.
-import { IOCB_CMD, errno, type Kernel } from 'kaio';
+import { IOCB_CMD, errno, Kernel } from 'kaio';
 import { tBoot, tDisk } from './helpers';
 
 function thrown(f: () => unknown): unknown {
@@ -69,6 +69,9 @@ test('after shutdown, calls that create something throw ERR_KAIO_SHUTDOWN and st
   });
   expect(got).toEqual(makers.map(([name]) => [name, 'ERR_KAIO_SHUTDOWN']));
   expect(k.stats().cpusOnline).toBe(cpus);
+  // Joining it from another thread (here: this one) is refused the same way.
+  await expect(Kernel.attach(k.handle)).rejects.toMatchObject({ code: 'ERR_KAIO_SHUTDOWN' });
+  expect(() => k.device('/dev/anything')).toThrow(expect.objectContaining({ code: 'ERR_KAIO_SHUTDOWN' }));
   // Shutdown stays idempotent.
   await expect(k.shutdown()).resolves.toBeUndefined();
 });

@@ -336,7 +336,9 @@ export class Syscalls {
       // 3. Results out of scratch first (a setter below may re-enter and reuse it).
       let kerr = 0;
       let afterKey = false;
-      if (ok < m) {
+      if (r < 0) {
+        kerr = r; // the call itself failed (the context died under us): no record was looked at
+      } else if (ok < m) {
         const stopRec = core.scratch + ok * L.SUB_REC_SIZE;
         kerr = core.i32[(stopRec + L.SUB_OUT_ID) >>> 2];
         afterKey = u32[(stopRec + L.SUB_OUT_GEN) >>> 2] !== 0;

@@ -253,3 +253,21 @@ describe('events arrays whose setters call the kernel', () => {
     expect(hPlain(seen.results())).toEqual(hPlain(new Map([...first.map((c, i) => [c.aio_data!, 8 + i] as [bigint, number]), [10n, 100], [11n, 200], [12n, 0]])));
   });
 });
+
+test('a getter that destroys the context: io_submit returns -EINVAL (nothing went in), not a stale count', async () => {
+  const k = await tBoot();
+  const { fd } = tDisk(k, { serviceTimeUs: 0 });
+  // A first call leaves records (and positive keys) in this cpu's scratch.
+  const warm = k.io_setup(8);
+  expect(k.io_submit(warm, [{ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: Buffer.alloc(8), aio_offset: 0, aio_data: 1n }])).toBe(1);
+  expect(k.io_getevents(warm, 1, 1, [], 5000)).toBe(1);
+  const ctx = k.io_setup(8);
+  const evil = {
+    aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: Buffer.alloc(8), aio_offset: 0, aio_data: 2n,
+    get aio_nbytes() { k.io_destroy(ctx); return 8; },
+  };
+  expect(k.io_submit(ctx, [evil as never])).toBe(-errno.EINVAL);
+  expect((evil as { aio_key?: number }).aio_key).toBeUndefined(); // as before the call
+  expect(k.io_submit(ctx, [], 0)).toBe(-errno.EINVAL);
+  expect(k.io_getevents(warm, 0, 8, [], 0)).toBe(0);
+});

@@ -43,21 +43,39 @@ function bump(size: u32, align: u32): usize {
   }
 }
 
+/** Pop a block from the Treiber stack at `head` ({aba:32 | ptr:32}); 0 if it is empty. */
+function stack_pop(head: usize): usize {
+  let h = atomic.load<u64>(head);
+  while (lo32(h) != 0) {
+    const blk = lo32(h);
+    const next = atomic.load<u32>(blk); // may be stale; the aba half makes the cmpxchg fail then
+    // Pairs with stack_push's cmpxchg and other pops.
+    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, next));
+    if (seen == h) return blk;
+    h = seen;
+  }
+  return 0;
+}
+
+/** Push a block onto the Treiber stack at `head`. */
+function stack_push(head: usize, blk: usize): void {
+  let h = atomic.load<u64>(head);
+  while (true) {
+    atomic.store<u32>(blk, lo32(h));
+    // Release: the link store above is visible before the block is; pairs with stack_pop.
+    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, <u32>blk));
+    if (seen == h) return;
+    h = seen;
+  }
+}
+
 /** Allocate at least `size` bytes. Returns the address, or 0 when out of memory. Not zeroed. */
 export function kmalloc(size: u32): usize {
   if (size == 0) size = 1;
   const cls = size_class(size);
   if (cls > KMALLOC_MAX_SHIFT) return 0;
-  const head = list_head(cls);
-  let h = atomic.load<u64>(head);
-  while (lo32(h) != 0) {
-    const blk = lo32(h);
-    const next = atomic.load<u32>(blk); // may be stale; the aba half makes the cmpxchg fail then
-    // Pairs with the cmpxchg in kfree (push) and other pops.
-    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, next));
-    if (seen == h) return blk;
-    h = seen;
-  }
+  const blk = stack_pop(list_head(cls));
+  if (blk != 0) return blk;
   const bsize: u32 = 1 << cls;
   return bump(bsize, bsize < PAGE_SIZE ? bsize : PAGE_SIZE);
 }
@@ -73,15 +91,7 @@ export function kzalloc(size: u32): usize {
 export function kfree(blk: usize, size: u32): void {
   if (blk == 0) return;
   if (size == 0) size = 1;
-  const head = list_head(size_class(size));
-  let h = atomic.load<u64>(head);
-  while (true) {
-    atomic.store<u32>(blk, lo32(h));
-    // Release: the link store above is visible before the block is; pairs with kmalloc's pop.
-    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, <u32>blk));
-    if (seen == h) return;
-    h = seen;
-  }
+  stack_push(list_head(size_class(size)), blk);
 }
 
 /**
@@ -109,32 +119,6 @@ export function kmalloc_pages(size: u32): usize {
   return H_UFREELISTS + ((cls - KMALLOC_MIN_SHIFT) << 3);
 }
 
-function ulist_pop(cls: u32): usize {
-  const head = ulist_head(cls);
-  let h = atomic.load<u64>(head);
-  while (lo32(h) != 0) {
-    const blk = lo32(h);
-    const next = atomic.load<u32>(blk); // may be stale; the aba half makes the cmpxchg fail then
-    // Pairs with ulist_push's cmpxchg and other pops (same protocol as kmalloc).
-    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, next));
-    if (seen == h) return blk;
-    h = seen;
-  }
-  return 0;
-}
-
-function ulist_push(cls: u32, blk: usize): void {
-  const head = ulist_head(cls);
-  let h = atomic.load<u64>(head);
-  while (true) {
-    atomic.store<u32>(blk, lo32(h));
-    // Release: the link before the block; pairs with ulist_pop.
-    const seen = atomic.cmpxchg<u64>(head, h, pack(hi32(h) + 1, <u32>blk));
-    if (seen == h) return;
-    h = seen;
-  }
-}
-
 /** Set (on) or clear granule bits [g, g + n) of the bitmap at `map`. */
 function bits_update(map: usize, g: u32, n: u32, on: bool): void {
   let i = g;
@@ -157,14 +141,14 @@ export function kmalloc_user(size: u32): usize {
   const cls = size_class(size);
   if (cls > KMALLOC_MAX_SHIFT) return 0;
   const bsize: u32 = 1 << cls;
-  let blk = ulist_pop(cls);
+  let blk = stack_pop(ulist_head(cls));
   if (blk == 0) {
     if (bsize >= PAGE_SIZE) {
       blk = bump(bsize, PAGE_SIZE);
     } else {
       // A fresh page for this class alone: keep its first block, free the rest.
       blk = bump(PAGE_SIZE, PAGE_SIZE);
-      if (blk != 0) for (let o: u32 = bsize; o < PAGE_SIZE; o += bsize) ulist_push(cls, blk + o);
+      if (blk != 0) for (let o: u32 = bsize; o < PAGE_SIZE; o += bsize) stack_push(ulist_head(cls), blk + o);
     }
     if (blk == 0) return 0;
   }
@@ -182,7 +166,7 @@ export function kfree_user(blk: usize, size: u32): void {
   const g = <u32>(blk >> ULIVE_SHIFT);
   bits_update(<usize>load<u32>(H_ULIVE), g, (<u32>1 << cls) >> ULIVE_SHIFT, false);
   bits_update(<usize>load<u32>(H_USTART), g, 1, false);
-  ulist_push(cls, blk);
+  stack_push(ulist_head(cls), blk);
 }
 
 /**

@@ -157,7 +157,7 @@ export function snapshot(x: unknown, s: Snap): number {
     // aio_prep_rw: ioprio, then kiocb_set_rw_flags.
     if (Number.isNaN(flags)) s.errPrep = -E.EINVAL;
     else if (flags & L.IOCB_FLAG_IOPRIO) s.errPrep = ioprioCheck(prio);
-    if (s.errPrep === 0) s.errPrep = rwFlagsCheck(rwf, s.opcode === L.IOCB_CMD_PWRITE || s.opcode === L.IOCB_CMD_PWRITEV);
+    if (s.errPrep === 0) s.errPrep = rwFlagsCheck(rwf);
     // rw_verify_area: a negative offset (the buffer's checks come first: encode()).
     if (pos === undefined || pos < 0) s.errLate = -E.EINVAL;
   } else if (s.opcode === L.IOCB_CMD_FSYNC || s.opcode === L.IOCB_CMD_FDSYNC) {
@@ -200,14 +200,16 @@ function ioprioCheck(prio: unknown): number {
   return 0;
 }
 
-/** kiocb_set_rw_flags, for kaio's files (ramdisks and pipes). */
-function rwFlagsCheck(rwf: number, write: boolean): number {
+/**
+ * kiocb_set_rw_flags, for kaio's files (ramdisks and pipes): unknown flags,
+ * then APPEND with NOAPPEND, then RWF_ATOMIC (a read never; no kaio file has
+ * FMODE_CAN_ATOMIC_WRITE) and RWF_DONTCACHE (no FOP_DONTCACHE).
+ */
+function rwFlagsCheck(rwf: number): number {
   if (rwf === 0) return 0;
   if (rwf & ~L.RWF_SUPPORTED) return -E.EOPNOTSUPP;
   if ((rwf & L.RWF_APPEND) && (rwf & L.RWF_NOAPPEND)) return -E.EINVAL;
-  if (rwf & L.RWF_ATOMIC) return -E.EOPNOTSUPP; // reads never; no kaio file can write atomically
-  if (rwf & L.RWF_DONTCACHE) return -E.EOPNOTSUPP; // no page cache to bypass
-  void write;
+  if (rwf & (L.RWF_ATOMIC | L.RWF_DONTCACHE)) return -E.EOPNOTSUPP;
   return 0;
 }
 

@@ -416,7 +416,7 @@ export const FD_OFF: u32 = FILE_OFF + MAX_FILES * FILE_SIZE;
 //   0 type  4 flags  8 size u64  16 media  20 service_us  24 queue_depth  28 cpu
 //  32 doorbell  36 cancel_pending  40 paused  44 state  48 q_lock  52 q_head
 //  56 q_tail  60 q_count  64 stats: dispatched, completed, cancelled_queued,
-//  cancelled_device, bytes (u64 each)  104 waiting  128 name (48 B, UTF-8, NUL padded)
+//  cancelled_device, bytes (u64 each)  104 waiting  108 held  128 name (48 B, UTF-8, NUL padded)
 export const DEV_OFF: u32 = FD_OFF + MAX_FDS * 4;
 export const DEV_SIZE: u32 = 256;
 export const D_TYPE: u32 = 0; //    W: device_create. A: atomic store last (publishes the entry)
@@ -440,6 +440,10 @@ export const D_ST_CANCELLED_Q: u32 = 80; // W: whoever drops it from stage 1 (de
 export const D_ST_CANCELLED_D: u32 = 88;
 export const D_ST_BYTES: u32 = 96;
 export const D_WAITING: u32 = 104; // W: device thread around its sleep. A: atomic store; kickers load
+// 1 while the device is held (k.device().hold(), for tests that must not depend on
+// timing): it keeps taking requests into its queue and keeps aborting, but the
+// request it executes does not finish and none starts. W: hold/release. A: atomic store; device thread loads
+export const D_HELD: u32 = 108;
 export const D_NAME: u32 = 128;
 export const D_NAME_MAX: u32 = 48;
 export const DT_NONE: u32 = 0;

@@ -62,6 +62,14 @@ export interface DeviceControl {
   /** Stop moving requests into the device queue (stage 1 keeps them; cancels still complete promptly). */
   pause(): void;
   resume(): void;
+  /**
+   * For tests that must not depend on timing: the device keeps taking requests
+   * into its queue (stage 2) and keeps aborting (if abortable), and starts
+   * executing one (stage 3), but that one does not finish (so no other starts)
+   * until release(); then it takes its service time.
+   */
+  hold(): void;
+  release(): void;
   stats(): DeviceStats;
   /**
    * Resolves once the device's thread is up and taking requests (until then
@@ -388,6 +396,14 @@ export class Kernel extends Syscalls {
       },
       resume: () => {
         Atomics.store(core.i32, (d + L.D_PAUSED) >>> 2, 0);
+        kick();
+      },
+      hold: () => {
+        Atomics.store(core.i32, (d + L.D_HELD) >>> 2, 1);
+        kick();
+      },
+      release: () => {
+        Atomics.store(core.i32, (d + L.D_HELD) >>> 2, 0);
         kick();
       },
       stats: () => ({

@@ -34,9 +34,10 @@ describe.each(STRATEGIES.filter(([, o]) => o.cancel !== 'mark-only'))('block lay
 
   test('stage 1 behind a full device queue: cancelled requests do not wait for room', async () => {
     const k = await tBoot(opts);
-    // One request executes for a second and one waits in the device queue (depth 1).
-    const { path, fd } = tDisk(k, { serviceTimeUs: 1_000_000, queueDepth: 1 });
+    // One request executes (held: it cannot finish) and one waits in the device queue (depth 1).
+    const { path, fd } = tDisk(k, { serviceTimeUs: 0, queueDepth: 1 });
     const dev = k.device(path);
+    dev.hold();
     const ctx = k.io_setup(16);
     const iocbs = Array.from({ length: 6 }, (_, i) => tRead(fd, Buffer.alloc(512), i * 512, BigInt(i)));
     expect(k.io_submit(ctx, iocbs)).toBe(6);
@@ -49,6 +50,7 @@ describe.each(STRATEGIES.filter(([, o]) => o.cancel !== 'mark-only'))('block lay
     // They completed while the device was still busy with its first request.
     expect(dev.stats().completed).toBe(0);
     expect(ev.every((e) => e.res === -errno.ECANCELED && e.data >= 2n)).toBe(true);
+    dev.release();
     expect(tByData(tReap(k, ctx, 2))).toEqual(new Map([[0n, 512], [1n, 512]]));
     expect(dev.stats()).toMatchObject({ dispatched: 2, completed: 2, cancelledQueued: 4 });
   });
@@ -56,8 +58,9 @@ describe.each(STRATEGIES.filter(([, o]) => o.cancel !== 'mark-only'))('block lay
   test('stage 2: an abortable device drops cancelled requests from its queue; a plain one runs them', async () => {
     for (const abortable of [true, false]) {
       const k = await tBoot(opts);
-      const { path, fd } = tDisk(k, { serviceTimeUs: 30_000, queueDepth: 8, abortable });
+      const { path, fd } = tDisk(k, { serviceTimeUs: 0, queueDepth: 8, abortable });
       const dev = k.device(path);
+      dev.hold(); // the first request to execute cannot finish: the cancels below are never late
       const ctx = k.io_setup(16);
       const iocbs = Array.from({ length: 5 }, (_, i) => tRead(fd, Buffer.alloc(512), i * 512, BigInt(i)));
       expect(k.io_submit(ctx, iocbs)).toBe(5);
@@ -65,7 +68,11 @@ describe.each(STRATEGIES.filter(([, o]) => o.cancel !== 'mark-only'))('block lay
       while (dev.stats().dispatched < 5 && Date.now() < deadline); // all in the device: 1 executing, 4 queued
       expect(dev.stats().dispatched).toBe(5);
       for (let i = 1; i < 5; i++) expect(k.io_cancel(ctx, iocbs[i])).toBe(-errno.EINPROGRESS);
-      const res = tByData(tReap(k, ctx, 5));
+      if (abortable) expect(tByData(tReap(k, ctx, 4))).toEqual(new Map([1n, 2n, 3n, 4n].map((d) => [d, -errno.ECANCELED])));
+      expect(dev.stats().completed).toBe(0); // held
+      dev.release();
+      const res = tByData(abortable ? tReap(k, ctx, 1) : tReap(k, ctx, 5));
+      if (abortable) for (let i = 1; i < 5; i++) res.set(BigInt(i), -errno.ECANCELED);
       expect(res.get(0n)).toBe(512); // stage 3: too late
       for (let i = 1; i < 5; i++) expect(res.get(BigInt(i))).toBe(abortable ? -errno.ECANCELED : 512);
       const st = dev.stats();

@@ -23,8 +23,9 @@ describe.each(STRATEGIES)('io_cancel (%s)', (_name, opts) => {
 
   test('a second cancel of a pending request is -EINPROGRESS again, and still one event', async () => {
     const k = await tBoot(opts);
-    // A slow, non-abortable device: once in its queue, a request stays pending after a cancel.
-    const { path, fd } = tDisk(k, { serviceTimeUs: 200_000, queueDepth: 4 });
+    // A held, non-abortable device: once in its queue, a request stays pending after a cancel.
+    const { path, fd } = tDisk(k, { serviceTimeUs: 0, queueDepth: 4 });
+    k.device(path).hold();
     const ctx = k.io_setup(8);
     const r = tRead(fd, Buffer.alloc(512), 0, 1n);
     const s = tRead(fd, Buffer.alloc(512), 512, 2n);
@@ -36,6 +37,8 @@ describe.each(STRATEGIES)('io_cancel (%s)', (_name, opts) => {
     expect(k.io_cancel(ctx, s)).toBe(-errno.EINPROGRESS);
     expect(k.io_cancel(ctx, s)).toBe(-errno.EINPROGRESS);
     expect(k.io_cancel(ctx, { aio_key: s.aio_key! })).toBe(-errno.EINPROGRESS);
+    expect(k.io_getevents(ctx, 0, 8, [], 0)).toBe(0); // still pending: held
+    k.device(path).release();
     // Too late for a device that cannot abort: both complete normally.
     const evs = tReap(k, ctx, 2);
     expect(tByData(evs)).toEqual(new Map([[1n, 512], [2n, 512]]));

@@ -50,13 +50,15 @@ test('abort of a queued request: AbortError, the device never sees it, the liste
 
 test('abort too late (already executing on a device that cannot abort): resolves with the result', async () => {
   const k = await tBoot();
-  const { path, fd } = tDisk(k, { serviceTimeUs: 200_000 });
+  const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
+  k.device(path).hold(); // it executes and cannot finish before the abort
   const io = k.context();
   const ac = new AbortController();
   const p = io.read(fd, Buffer.alloc(512), 0, { signal: ac.signal });
   const deadline = Date.now() + 5000;
   while (k.device(path).stats().dispatched < 1 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
   ac.abort();
+  k.device(path).release();
   expect(await p).toBe(512);
   await io.close();
 });

@@ -86,7 +86,11 @@ export function runRamdisk(core: Core, dev: number): void {
     }
 
     const now = performance.now();
-    if (executing && now >= deadline) {
+    // Held: the executing request does not finish, so no other starts; its
+    // deadline moves with the hold, so a release does not complete it at once.
+    const held = Atomics.load(i32, W(L.D_HELD)) !== 0; // pairs with hold/release's atomic store
+    if (held && executing) deadline = Math.max(deadline, now + serviceMs);
+    if (executing && !held && now >= deadline) {
       const [status, done] = transfer(executing);
       x.dev_complete(core.cpu, executing, status, done);
       executing = 0;
@@ -115,11 +119,11 @@ export function runRamdisk(core: Core, dev: number): void {
       deadline = Math.max(deadline, arrival) + serviceMs;
       continue;
     }
-    if (executing && performance.now() >= deadline) continue;
+    if (executing && !held && performance.now() >= deadline) continue;
 
-    // Nothing to do before the deadline (or at all): sleep on the doorbell.
+    // Nothing to do before the deadline (or at all, or held): sleep on the doorbell.
     Atomics.store(i32, W(L.D_WAITING), 1); // pairs with device_kick's load of waiting
-    const left = executing ? deadline - performance.now() : undefined;
+    const left = executing && !held ? deadline - performance.now() : undefined;
     if (left === undefined || left > 0) Atomics.wait(i32, W(L.D_DOORBELL), bell, left);
     Atomics.store(i32, W(L.D_WAITING), 0);
   }

@@ -10,7 +10,7 @@ import { Kernel, IOCB_CMD, type Iocb, type IoEvent, type KernelHandle } from 'ka
 import {
   Shared, type StressConfig, KEY_RING, COUNTERS, C_HEARTBEAT, C_SUBMITTED, C_REAPED, C_CANCEL_CALLS,
   C_CANCEL_INPROGRESS, C_CANCELLED_EVENTS, C_EAGAIN, C_EINVAL, C_VIOLATIONS, C_DESTROYS, C_UNEXPECTED,
-  C_PIPE_BYTES, KIND_DISK_READ, KIND_DISK_WRITE, KIND_NOOP, KIND_PIPE_READ, encodeData, decodeData, checkResult,
+  C_PIPE_BYTES, C_BYTES_CHECKED, SLOTS, SLOT_SIZE, readOffset, checkReadBytes, KIND_DISK_READ, KIND_DISK_WRITE, KIND_NOOP, KIND_PIPE_READ, encodeData, decodeData, checkResult,
 } from './lib/stress-shared';
 
 const EAGAIN = -11;
@@ -23,7 +23,19 @@ const { cfg, thread } = init;
 const sh = new Shared(cfg, init.sab);
 const k = await Kernel.attach(init.handle);
 const fd = k.open(init.diskPath, 'rw');
-const buf = k.buffer(8 * 4096); // zero copy; stress checks events, not bytes
+// Request seq uses slot seq % SLOTS, and a slot is reused only once its last
+// request is over: its event was received (by any thread), or its context was
+// destroyed (io_destroy returns once every request of it has completed).
+const buf = k.buffer(SLOTS * SLOT_SIZE);
+sh.bufBase[thread] = buf.byteOffset;
+const slotSeq = new Int32Array(SLOTS).fill(-1);
+const slotCtx = new Float64Array(SLOTS);
+const slotCtxIdx = new Int32Array(SLOTS);
+const mem = new Uint8Array(init.handle.memory.buffer); // read-only use: checking what reads returned
+const slotFree = (slot: number): boolean => {
+  const last = slotSeq[slot];
+  return last < 0 || Shared.getBit(sh.received[thread], last) || sh.ctxIds[slotCtxIdx[slot]] !== slotCtx[slot];
+};
 const count = (c: number, n = 1) => Atomics.add(sh.counters, thread * COUNTERS + c, n);
 const violations: string[] = [];
 
@@ -49,6 +61,11 @@ function onEvent(e: IoEvent): void {
   const why = checkResult(kind, len, e.res, Shared.getBit(sh.asked[owner], seq));
   if (why) violation(`request ${owner}:${seq}: ${why}`);
   if (e.res === -125) count(C_CANCELLED_EVENTS);
+  if (kind === KIND_DISK_READ && e.res === len) {
+    const bytes = checkReadBytes(sh, mem, owner, seq, len, init.diskSize);
+    if (bytes === null) count(C_BYTES_CHECKED, len);
+    else if (bytes !== 'reused') violation(`request ${owner}:${seq}: ${bytes}`);
+  }
 }
 
 let seq = 0;
@@ -56,16 +73,26 @@ function submit(ctxIdx: number): void {
   const ctx = sh.ctxIds[ctxIdx];
   const n = 1 + rand(8);
   const iocbs: Iocb[] = [];
+  const half = init.diskSize / 2;
   for (let j = 0; j < n && seq + j < cfg.seqCapacity; j++) {
     const s = seq + j;
+    const slot = s % SLOTS;
     const r = rand(100);
-    const kind = r < 40 ? KIND_DISK_READ : r < 70 ? KIND_DISK_WRITE : r < 85 ? KIND_PIPE_READ : KIND_NOOP;
+    // A slot still in use by an earlier request: this one moves no data.
+    const kind = !slotFree(slot) ? KIND_NOOP : r < 40 ? KIND_DISK_READ : r < 70 ? KIND_DISK_WRITE : r < 85 ? KIND_PIPE_READ : KIND_NOOP;
     const len = kind === KIND_NOOP ? 0 : 1 + rand(4096);
     const data = encodeData(thread, kind, len, s);
-    const view = buf.subarray(j * 4096, j * 4096 + len);
+    const view = buf.subarray(slot * SLOT_SIZE, slot * SLOT_SIZE + len);
+    if (kind !== KIND_NOOP) {
+      slotSeq[slot] = s;
+      slotCtx[slot] = ctx;
+      slotCtxIdx[slot] = ctxIdx;
+      Atomics.store(sh.slotSeq, thread * SLOTS + slot, s); // before the submit: pairs with onEvent's load
+    }
     if (kind === KIND_NOOP) iocbs.push({ aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: data });
     else if (kind === KIND_PIPE_READ) iocbs.push({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: sh.pipeFds[2 * rand(cfg.pipes)], aio_buf: view, aio_data: data });
-    else iocbs.push({ aio_lio_opcode: kind === KIND_DISK_READ ? IOCB_CMD.PREAD : IOCB_CMD.PWRITE, aio_fildes: fd, aio_buf: view, aio_offset: rand(init.diskSize - 4096), aio_data: data });
+    else if (kind === KIND_DISK_READ) iocbs.push({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: view, aio_offset: readOffset(thread, s, init.diskSize), aio_data: data });
+    else iocbs.push({ aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: fd, aio_buf: view, aio_offset: half + rand(half - 4096), aio_data: data });
   }
   if (iocbs.length === 0) return; // this thread's bitmaps are full
   // Mark before submitting: the event can be reaped by another thread at once.
@@ -73,7 +100,10 @@ function submit(ctxIdx: number): void {
   const r = k.io_submit(ctx, iocbs);
   const ok = r > 0 ? r : 0;
   for (let j = 0; j < ok; j++) sh.pushKey(ctx, iocbs[j].aio_key!, thread, seq + j);
-  for (let j = ok; j < iocbs.length; j++) Atomics.and(sh.submitted[thread], (seq + j) >>> 5, ~(1 << ((seq + j) & 31)));
+  for (let j = ok; j < iocbs.length; j++) {
+    Atomics.and(sh.submitted[thread], (seq + j) >>> 5, ~(1 << ((seq + j) & 31)));
+    if (slotSeq[(seq + j) % SLOTS] === seq + j) slotSeq[(seq + j) % SLOTS] = -1; // not submitted: its slot is free
+  }
   seq += ok;
   count(C_SUBMITTED, ok);
   if (r === EAGAIN) count(C_EAGAIN);

@@ -10,7 +10,9 @@
  *      io_destroy: the kernel counts those, and the counts must match);
  *   2. res is -ECANCELED only where a cancel was asked;
  *   3. no request a cancel could not reach lost its result (every other
- *      event carries what its request must produce);
+ *      event carries what its request must produce), and every disk read
+ *      returned the disk's bytes (reads go to a half of the disk that holds a
+ *      known pattern and that no write touches);
  *   4. afterwards every tag is free, every ring slot is whole, aio_nr is 0;
  *   5. no thread stalled longer than --stall-ms.
  *
@@ -23,7 +25,8 @@ import cliProgress from 'cli-progress';
 import { Kernel, type IoEvent } from 'kaio';
 import {
   Shared, type StressConfig, COUNTERS, C_HEARTBEAT, C_SUBMITTED, C_REAPED, C_CANCEL_CALLS, C_CANCEL_INPROGRESS,
-  C_CANCELLED_EVENTS, C_EAGAIN, C_EINVAL, C_VIOLATIONS, C_DESTROYS, C_UNEXPECTED, C_PIPE_BYTES, decodeData, checkResult,
+  C_CANCELLED_EVENTS, C_EAGAIN, C_EINVAL, C_VIOLATIONS, C_DESTROYS, C_UNEXPECTED, C_PIPE_BYTES, C_BYTES_CHECKED, KIND_DISK_READ,
+  decodeData, checkResult, checkReadBytes, diskPattern,
 } from './lib/stress-shared';
 
 const { values: opt } = parseArgs({
@@ -91,6 +94,7 @@ interface Summary {
   destroys: number;
   eagain: number;
   pipeBytes: number;
+  readBytesChecked: number;
   maxStallMs: number;
   checks: Record<string, boolean>;
   violations: string[];
@@ -101,6 +105,17 @@ async function main(): Promise<Summary> {
   const k = await Kernel.boot({ lookup: lookup!, maxCpus: Math.min(64, threads + 8), memoryMiB: 256 });
   const sh = new Shared(cfg);
   const diskPath = k.ramdisk('stress', { sizeBytes: DISK, serviceTimeUs: 0, queueDepth: 32, abortable: true });
+  {
+    // The lower half holds the pattern every read is checked against.
+    const fd = k.open(diskPath, 'w');
+    const chunk = new Uint8Array(65536);
+    for (let at = 0; at < DISK / 2; at += chunk.length) {
+      for (let i = 0; i < chunk.length; i++) chunk[i] = diskPattern(at + i);
+      if (k.pwrite(fd, chunk, at) !== chunk.length) throw new Error('stress: could not fill the disk');
+    }
+    k.close(fd);
+  }
+  const mem = new Uint8Array(k.handle.memory.buffer); // read only: the bytes reads returned
   for (let c = 0; c < contexts; c++) sh.ctxIds[c] = k.io_setup(depth);
   for (let p = 0; p < pipes; p++) {
     const [r, w] = k.pipe();
@@ -161,6 +176,7 @@ async function main(): Promise<Summary> {
   // Drain: cancel what still waits (pipe reads nobody feeds), reap everything, check it too.
   const drainViolations: string[] = [];
   let drained = 0;
+  let bytesChecked = 0;
   for (let c = 0; c < contexts; c++) {
     const ctx = sh.ctxIds[c];
     const out = k.io_outstanding(ctx);
@@ -182,6 +198,11 @@ async function main(): Promise<Summary> {
         if (Shared.setBit(sh.received[thread], seq)) drainViolations.push(`request ${thread}:${seq} delivered twice`);
         const why = checkResult(kind, len, e.res, Shared.getBit(sh.asked[thread], seq));
         if (why) drainViolations.push(`request ${thread}:${seq}: ${why}`);
+        if (kind === KIND_DISK_READ && e.res === len) {
+          const bytes = checkReadBytes(sh, mem, thread, seq, len, DISK);
+          if (bytes === null) bytesChecked += len;
+          else if (bytes !== 'reused') drainViolations.push(`request ${thread}:${seq}: ${bytes}`);
+        }
       }
     }
   }
@@ -215,6 +236,7 @@ async function main(): Promise<Summary> {
     'exactly one event per submitted request': missing === discarded && phantom === 0 && submittedBits === requests && !violations.some((v) => v.includes('twice')),
     '-ECANCELED only where a cancel was asked': !violations.some((v) => v.includes('no cancel was asked')),
     'every other event carries its request\'s result': !violations.some((v) => v.includes('completed with')),
+    'every disk read returned the disk\'s bytes': !violations.some((v) => v.includes('of a read at')) && sum(C_BYTES_CHECKED) + bytesChecked > 0,
     'afterwards all tags free, slots whole, aio_nr 0': allFree && aioNr === 0,
     [`no thread stalled more than ${stallMs} ms`]: maxStall <= stallMs,
     'no unexpected errno': sum(C_UNEXPECTED) === 0,
@@ -236,6 +258,7 @@ async function main(): Promise<Summary> {
     destroys: sum(C_DESTROYS),
     eagain: sum(C_EAGAIN),
     pipeBytes: sum(C_PIPE_BYTES),
+    readBytesChecked: sum(C_BYTES_CHECKED) + bytesChecked,
     maxStallMs: Math.round(maxStall),
     checks,
     violations: violations.slice(0, 50),

@@ -27,6 +27,42 @@ export function decodeData(d: bigint): { thread: number; kind: number; len: numb
   };
 }
 
+/**
+ * Disk reads are checked byte for byte: the lower half of the disk holds
+ * diskPattern (written before the threads start) and only reads go there;
+ * writes go to the upper half. A read's offset follows from (thread, seq), so
+ * whichever thread reaps its event knows what the bytes must be.
+ */
+export function diskPattern(off: number): number {
+  return (Math.imul(off >>> 0, 0x9e3779b1) >>> 24) ^ (off & 0xff);
+}
+
+export function readOffset(thread: number, seq: number, diskSize: number): number {
+  const span = diskSize / 2 - 4096;
+  return ((Math.imul(seq + 1, 0x85ebca6b) ^ Math.imul(thread + 1, 0xc2b2ae35)) >>> 0) % span;
+}
+
+/** Buffer slots per thread: request seq uses slot seq % SLOTS of its thread's buffer. */
+export const SLOTS = 1024;
+export const SLOT_SIZE = 4096;
+
+/**
+ * Check the bytes a disk read of `len` bytes returned into its owner's slot
+ * (`mem`: the kernel's memory, read only). null if fine or if the slot was
+ * reused meanwhile (no verdict), else why not.
+ */
+export function checkReadBytes(sh: Shared, mem: Uint8Array, owner: number, seq: number, len: number, diskSize: number): string | null | 'reused' {
+  const at = sh.bufBase[owner] + (seq % SLOTS) * SLOT_SIZE;
+  const off = readOffset(owner, seq, diskSize);
+  let bad = -1;
+  for (let i = 0; i < len && bad < 0; i++) if (mem[at + i] !== diskPattern(off + i)) bad = i;
+  // The owner may reuse the slot once this event was received or its context
+  // destroyed; it stores the new seq before it submits into the slot, so a changed
+  // seq means the bytes may be the next request's: no verdict then.
+  if (Atomics.load(sh.slotSeq, owner * SLOTS + (seq % SLOTS)) !== seq) return 'reused';
+  return bad < 0 ? null : `byte ${bad} of a read at ${off} is ${mem[at + bad]}, not ${diskPattern(off + bad)}`;
+}
+
 /** What an event must say for its request, or why it is wrong (null: fine). */
 export function checkResult(kind: number, len: number, res: number, cancelAsked: boolean): string | null {
   if (res === -125) return cancelAsked ? null : 'res -ECANCELED but no cancel was asked';
@@ -58,6 +94,7 @@ export const C_VIOLATIONS = 8;
 export const C_DESTROYS = 9;
 export const C_UNEXPECTED = 10;
 export const C_PIPE_BYTES = 11;
+export const C_BYTES_CHECKED = 12; // bytes of disk reads checked against the disk's pattern
 
 export interface StressConfig {
   threads: number;
@@ -87,6 +124,10 @@ export class Shared {
   readonly submitted: Uint32Array[]; // per thread bitmaps
   readonly received: Uint32Array[];
   readonly asked: Uint32Array[];
+  /** Kernel address of each thread's buffer (SLOTS x SLOT_SIZE), for byte checks by any reaper. */
+  readonly bufBase: Float64Array;
+  /** Per thread and slot, the seq of the request using it now (Atomics: stored before the request is submitted). */
+  readonly slotSeq: Int32Array;
 
   constructor(cfg: StressConfig, sab?: SharedArrayBuffer) {
     const words = Math.ceil(cfg.seqCapacity / 32);
@@ -98,6 +139,8 @@ export class Shared {
       cfg.threads * COUNTERS * 4,
       KEY_RING * 4, KEY_RING * 8, KEY_RING * 8, KEY_RING * 4, KEY_RING * 4, 16,
       cfg.threads * words * 4 * 3,
+      cfg.threads * 8,
+      cfg.threads * SLOTS * 4,
     ];
     const total = sizes.reduce((a, b) => a + ((b + 7) & ~7), 0);
     this.sab = sab ?? new SharedArrayBuffer(total);
@@ -123,6 +166,8 @@ export class Shared {
     this.submitted = Array.from({ length: cfg.threads }, (_, t) => view(t * 3));
     this.received = Array.from({ length: cfg.threads }, (_, t) => view(t * 3 + 1));
     this.asked = Array.from({ length: cfg.threads }, (_, t) => view(t * 3 + 2));
+    this.bufBase = new Float64Array(this.sab, take(cfg.threads * 8), cfg.threads);
+    this.slotSeq = new Int32Array(this.sab, take(cfg.threads * SLOTS * 4), cfg.threads * SLOTS);
   }
 
   counter(thread: number, c: number): number {

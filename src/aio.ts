@@ -47,6 +47,8 @@ interface CtxLocal {
 }
 
 const NO_KEYS = new Float64Array(0);
+/** SUB_OUT_GEN of a record the kernel never looked at (it writes 0, 1 or a generation < 2^30). */
+const UNTOUCHED = 0xffffffff;
 
 /** Write a submitted request's aio_key (a setter that throws now cannot undo the submission). */
 function setKey(s: Snap, key: number): void {
@@ -331,17 +333,23 @@ export class Syscalls {
         segs += this.lastNseg;
         m++;
       }
+      // The kernel writes SUB_OUT_GEN of every record it looks at; one it never
+      // reached (the call itself failed: the context died under us) keeps this.
+      if (m > 0) u32[(core.scratch + L.SUB_OUT_GEN) >>> 2] = UNTOUCHED;
       const r = m > 0 ? core.x.io_submit(core.cpu, c.slot, c.gen, m) : 0;
       const ok = r > 0 ? r : 0;
       // 3. Results out of scratch first (a setter below may re-enter and reuse it).
       let kerr = 0;
       let afterKey = false;
-      if (r < 0) {
-        kerr = r; // the call itself failed (the context died under us): no record was looked at
-      } else if (ok < m) {
+      if (ok < m) {
         const stopRec = core.scratch + ok * L.SUB_REC_SIZE;
-        kerr = core.i32[(stopRec + L.SUB_OUT_ID) >>> 2];
-        afterKey = u32[(stopRec + L.SUB_OUT_GEN) >>> 2] !== 0;
+        const gen = u32[(stopRec + L.SUB_OUT_GEN) >>> 2];
+        if (r < 0 && gen === UNTOUCHED) {
+          kerr = r;
+        } else {
+          kerr = core.i32[(stopRec + L.SUB_OUT_ID) >>> 2];
+          afterKey = gen !== 0;
+        }
       }
       const keys = ok > 0 ? (this.keyBufs[this.depth] ??= new Float64Array(L.SUB_MAX_BATCH)) : NO_KEYS;
       for (let j = 0; j < m; j++) {

@@ -243,6 +243,7 @@ async function main() {
       writeFileSync(m.file, orig);
     }
     results.push({ ...strip(m), ...r });
+    writeReport(results, t0, true);
     console.log(`${r.status.padEnd(12)} ${m.id.padEnd(34)} ${m.mutated.slice(0, 90)}${r.by ? `  [${r.by}]` : ''}`);
   }
   restoreAll();
@@ -250,7 +251,13 @@ async function main() {
   dirty = false;
   const status = spawnSync('git', ['status', '--porcelain', 'assembly'], { encoding: 'utf8' }).stdout.trim();
   if (status) console.error(`WARNING: assembly/ not clean:\n${status}`);
-  // summary
+  const summary = writeReport(results, t0, false);
+  console.log('\nfile                 mutants killed survived build-failed skipped kill-rate');
+  for (const s of summary) console.log(`${s.file.padEnd(20)} ${String(s.mutants).padStart(7)} ${String(s.killed).padStart(6)} ${String(s.survived).padStart(8)} ${String(s.buildFailed).padStart(12)} ${String(s.skipped).padStart(7)} ${s.killRate ?? '-'}`);
+  console.log(`\nwrote ${outPath}`);
+}
+
+function writeReport(results, t0, partial) {
   const rows = {};
   for (const r of results) {
     const s = (rows[r.kfile ?? r.file] ??= { file: r.file, mutants: 0, killed: 0, survived: 0, buildFailed: 0, skipped: 0 });
@@ -261,12 +268,10 @@ async function main() {
     else s.skipped++;
   }
   const summary = Object.values(rows).map((s) => ({ ...s, killRate: s.killed + s.survived ? +(s.killed / (s.killed + s.survived)).toFixed(3) : null }));
-  console.log('\nfile                 mutants killed survived build-failed skipped kill-rate');
-  for (const s of summary) console.log(`${s.file.padEnd(20)} ${String(s.mutants).padStart(7)} ${String(s.killed).padStart(6)} ${String(s.survived).padStart(8)} ${String(s.buildFailed).padStart(12)} ${String(s.skipped).padStart(7)} ${s.killRate ?? '-'}`);
-  const report = { command: `npm run mutate -- ${argv.join(' ')}`.trim(), date: new Date().toISOString(), seconds: Math.round((Date.now() - t0) / 1000), summary, results };
+  const report = { command: `npm run mutate -- ${argv.join(' ')}`.trim(), date: new Date().toISOString(), partial, seconds: Math.round((Date.now() - t0) / 1000), summary, results };
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, JSON.stringify(report, null, 1) + '\n');
-  console.log(`\nwrote ${outPath}`);
+  return summary;
 }
 
 const strip = ({ src, kfile, ...m }) => ({ ...m, kfile });

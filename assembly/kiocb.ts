@@ -66,7 +66,7 @@ import {
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
   CB_PIPE, KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
-  REAP_COOKIE, PC_INFLIGHT,
+  REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE,
 } from './layout';
 import { EINVAL, EINPROGRESS } from './errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
@@ -239,6 +239,7 @@ export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
     const st = lo32(old);
     if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) {
       atomic.add<u64>(H_ST_LATE_CB, 1);
+      fi_late_cb_reuse(cw, gen);
       run_cancel_cb(cb, req, gen);
       return;
     }
@@ -246,6 +247,18 @@ export function kiocb_set_cancel_fn(req: usize, gen: u32, cb: u32): void {
     const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, cb));
     if (seen == old) return;
     old = seen;
+  }
+}
+
+/**
+ * Fault injection (FLAG_FI_LATE_CB_REUSE): hold a late callback, bounded, until
+ * its kiocb is live again under another generation with a callback registered.
+ */
+function fi_late_cb_reuse(cw: usize, gen: u32): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_LATE_CB_REUSE) == 0) return;
+  for (let i = 0; i < 1_000_000_000; i++) {
+    const w = atomic.load<u64>(cw);
+    if (hi32(w) != gen && lo32(w) != KIOCB_FREE && lo32(w) != KIOCB_CANCELLABLE) return;
   }
 }
 

@@ -142,6 +142,11 @@ export const FLAG_MARK_ONLY: u32 = 2; //   cancel: 'mark-only' baseline (block l
 // changes (a cancel) or a bound passes, before it registers its callback. It
 // holds open the window in which a cancel precedes kiocb_set_cancel_fn.
 export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
+// Fault injection (tests only): a callback that set_cancel_fn runs at once (the
+// cancel came first) is held, bounded, until its kiocb has completed and been
+// reused by a request that registered its own callback. It holds open the window
+// in which a late callback meets another request in its kiocb.
+export const FLAG_FI_LATE_CB_REUSE: u32 = 8;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

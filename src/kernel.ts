@@ -30,8 +30,11 @@ export interface BootOptions {
    * Fault injection, for tests: 'late-cancel-fn' makes a pipe read wait
    * (bounded) after it is queued and before it registers its cancel callback,
    * until a cancel arrives, so that the cancel always comes first (S9).
+   * 'late-cancel-fn-reuse' does that and then holds the callback that
+   * set_cancel_fn runs at once (bounded) until the request has completed and
+   * its kiocb has been reused by a request with a callback of its own.
    */
-  faultInjection?: 'late-cancel-fn';
+  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse';
 }
 
 export interface RamdiskOptions {
@@ -175,9 +178,10 @@ export class Kernel extends Syscalls {
     const cancel = options.cancel ?? 'effective';
     if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
     const fi = options.faultInjection;
-    if (fi !== undefined && fi !== 'late-cancel-fn') throw invalidArg('options.faultInjection', "'late-cancel-fn'", fi);
+    if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse') throw invalidArg('options.faultInjection', "'late-cancel-fn' or 'late-cancel-fn-reuse'", fi);
     const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0) |
-      (fi === 'late-cancel-fn' ? L.FLAG_FI_LATE_CANCEL_FN : 0);
+      (fi === 'late-cancel-fn' || fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CANCEL_FN : 0) |
+      (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0);
 
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;

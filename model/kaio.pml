@@ -26,7 +26,7 @@
  * actors its properties need, and abstracts the rest (docs/MODEL.md):
  *  1 cancel, no callback: a block read, then a block read reusing an id; canceller; device.
  *  2 cancel, callbacks:   a pipe read that may re-arm its callback, then one reusing an id; canceller; writer; kworker.
- *  3 ring:                the real reservation / publication / advance / reaper; block reads on two cpus race.
+ *  3 ring:                the real reservation / publication / advance / reaper; a block read's device thread and a NOOP's submitter publish at once.
  *  4 destroy:             io_destroy concurrent with submit, cancel, completion and a reaper (context references).
  * Scenarios 1-3 start io_destroy after the other syscalls (LATE_DESTROY) and
  * publish/reap in one step (RING_ATOMIC/REAP_ATOMIC) unless the ring is the subject.
@@ -431,13 +431,18 @@ inline aio_complete(id, k, res, defer) {
 #define CTX_GET_ANNOUNCE users++
 #define CTX_PUT users--
 #endif
+#ifdef LATE_DESTROY
+#define CTX_NOT_LIVE false                          /* the context is live throughout these syscalls */
+#else
+#define CTX_NOT_LIVE (ctxst != CTX_LIVE)
+#endif
 inline io_submit(k, pipe, rearm) {
 	if
-	:: ctxst != CTX_LIVE -> skip                        /* ctx_get_on: -EINVAL */
+	:: CTX_NOT_LIVE -> skip                             /* ctx_get_on: -EINVAL */
 	:: else ->
 		CTX_GET_ANNOUNCE;                           /* ctx_get_on: atomic.add cpuref */
 		if
-		:: ctxst != CTX_LIVE -> CTX_PUT             /* ctx_get_on's re-check: -EINVAL */
+		:: CTX_NOT_LIVE -> CTX_PUT                  /* ctx_get_on's re-check: -EINVAL */
 		:: else ->
 			kk = NONE;
 			submit_one(k, pipe, rearm);
@@ -479,9 +484,10 @@ inline submit_one(k, pipe, rearm) {
 			key_id[k] = j; key_gen[k] = gen; keyed[k] = 1
 		};
 		if
-		:: !pipe ->
+		:: pipe == 2 -> aio_complete(j, k, RES_OK, 1)  /* IOCB_CMD_NOOP: completes inline (staged) */
+		:: pipe == 0 ->
 			bq[j] = k                            /* blk_submit */
-		:: else ->
+		:: pipe == 1 ->
 			atomic {                            /* pipe_read_submit, under the pipe lock */
 				if
 				:: (avail > 0 && which[0] != WQ_READ && which[1] != WQ_READ) ->
@@ -528,9 +534,9 @@ proctype submitter_a() {                /* a cpu: instance 0, then instance 2 (o
 	subs_done++
 }
 
-proctype submitter_b() {                /* another cpu (scenario 3): a block read */
+proctype submitter_b() {                /* another cpu (scenario 3): a NOOP, completed and published by this cpu */
 	KLOCALS;
-	io_submit(1, 0, 0);
+	io_submit(1, 2, 0);
 	subs_done++
 }
 
@@ -552,11 +558,11 @@ proctype canceller() {
 		fi
 	};
 	if
-	:: ctxst != CTX_LIVE -> skip                        /* ctx_get_on: -EINVAL */
+	:: CTX_NOT_LIVE -> skip                             /* ctx_get_on: -EINVAL */
 	:: else ->
 		CTX_GET_ANNOUNCE;
 		if
-		:: ctxst != CTX_LIVE -> CTX_PUT
+		:: CTX_NOT_LIVE -> CTX_PUT
 		:: else ->
 #ifdef SEED_BUG_2
 			if                                  /* lookup_kiocb: key > nr_events */
@@ -687,11 +693,11 @@ proctype reaper() {
 	KLOCALS;
 end_reap:
 	do
-	:: (tail != head || ctxst != CTX_LIVE) ->
+	:: ctxst != CTX_LIVE -> break                       /* ctx_get_on: -EINVAL */
+	:: (tail != head && ctxst == CTX_LIVE) ->           /* woken: events below tail */
 		if
-		:: ctxst != CTX_LIVE -> break               /* ctx_get_on: -EINVAL */
-		:: else ->
-			users++;
+		:: true ->
+			users++;                            /* ctx_get_on (io_reap): the reference io_destroy waits out */
 			if
 			:: ctxst != CTX_LIVE -> users--; break
 			:: else ->
@@ -714,8 +720,7 @@ end_reap:
 				:: n > 0 -> d_step { head = h; head_abs = head_abs + n }  /* atomic.store RING_HEAD */
 				:: else
 				fi;
-				atomic { h = 0; t = 0; n = 0 };  /* (dead locals reset) */
-				users--
+				atomic { h = 0; t = 0; n = 0; users-- }  /* (dead locals reset); ctx_put_on */
 			fi
 		fi
 	od
@@ -780,6 +785,7 @@ init {
 #if SCEN != 2
 		run blkdev();
 #endif
+
 		run reaper(); run destroyer()
 	};
 	(destroyed && subs_done == NSUBMITTERS);

@@ -12,6 +12,7 @@ describe.each(STRATEGIES)('aio_ring (%s)', (_name, opts) => {
     tCapacity(k, ctx, 10);
     const ring = k.ring(ctx);
     const u = (o: number) => ring.getUint32(o, true);
+    expect(u(0)).toBe(ctx % 65536); // id: the context's table slot (Linux: its index in the mm's ioctx table)
     expect(u(4)).toBe(nr); // nr: Linux's ring size for io_setup(10)
     expect(u(8)).toBe(0); // head
     expect(u(12)).toBe(0); // tail

@@ -106,7 +106,14 @@ function take_segments(req: usize, rec: usize, segbase: usize): bool {
 function blk_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool, pos: u64, nbytes: u32): void {
   const d = dev_addr(devidx);
   if (atomic.load<u32>(d + D_TYPE) == DT_NULL) {
-    aio_complete(cpu, req, <i64>nbytes, 0); // completes without transferring data
+    // Completes without transferring data: a bounce block would hand the caller
+    // whatever it held before (another request's bytes), so it goes now.
+    const b = load<u32>(req, KI_BOUNCE);
+    if (b != 0) {
+      kfree(b, load<u32>(req, KI_BOUNCE_SIZE));
+      store<u32>(req, 0, KI_BOUNCE);
+    }
+    aio_complete(cpu, req, <i64>nbytes, 0);
     return;
   }
   const size = load<u64>(d, D_SIZE);

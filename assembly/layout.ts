@@ -482,13 +482,14 @@ export const P_PQ: u32 = 48; //     waiting pollers
 export const P_CQ: u32 = 56; //     cancelled waiters, to be completed by the kworker
 export const P_QUEUED: u32 = 64; // 1 while on the kworker's work stack. A: cmpxchg / atomic store
 export const P_KW_NEXT: u32 = 68; // work stack link (pipe index + 1)
-// Wake keys since the kworker last served the pipe, under lock: WAKE_RD when bytes
-// went in (Linux wakes rd_wait with EPOLLIN | EPOLLRDNORM), WAKE_WR when bytes came
-// out (wr_wait, EPOLLOUT | EPOLLWRNORM). A poller woken by a key completes with
-// the key itself, as aio_poll_wake does; otherwise with the ready mask.
-export const P_WAKE: u32 = 72;
-export const WAKE_RD: u32 = 1;
-export const WAKE_WR: u32 = 2;
+// Wake counts, under lock: P_WAKE_RD counts the times bytes went in (Linux wakes
+// rd_wait with EPOLLIN | EPOLLRDNORM), P_WAKE_WR the times bytes came out (wr_wait,
+// EPOLLOUT | EPOLLWRNORM). A poller notes the count of its end when it queues
+// (in KI_POS); one whose count moved was woken by that key and completes with the
+// key itself, as aio_poll_wake does, even if a reader took the bytes since;
+// otherwise (a close wakes without a key) with the ready mask.
+export const P_WAKE_RD: u32 = 72;
+export const P_WAKE_WR: u32 = 76;
 export const PIPE_CAP_DEFAULT: u32 = 65536;
 export const PS_FREE: u32 = 0;
 export const PS_LIVE: u32 = 1;

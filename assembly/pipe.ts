@@ -24,7 +24,7 @@ import {
   P_WRITERS, P_RQ, P_WQ, P_PQ, P_CQ, P_QUEUED, P_KW_NEXT, PIPE_CAP_DEFAULT, PS_FREE, PS_LIVE,
   WQ_NONE, WQ_READ, WQ_WRITE, WQ_POLL, WQ_CANCELLED, KI_WQ_NEXT, KI_WQ_PREV, KI_WQ_WHICH,
   KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING, CB_PIPE,
-  IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, P_WAKE, WAKE_RD, WAKE_WR, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
+  IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, P_WAKE_RD, P_WAKE_WR, KI_POS, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
   KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, H_FLAGS, FLAG_FI_LATE_CANCEL_FN,
 } from './layout';
 import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
@@ -116,7 +116,8 @@ export function pipe_create(out: usize): i32 {
   store<u64>(p + P_WQ, 0);
   store<u64>(p + P_PQ, 0);
   store<u64>(p + P_CQ, 0);
-  store<u32>(p, 0, P_WAKE);
+  store<u32>(p, 0, P_WAKE_RD);
+  store<u32>(p, 0, P_WAKE_WR);
   spin_unlock(p + P_LOCK);
   const r = file_open_pair(idx, out, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE);
   if (r < 0) {
@@ -155,7 +156,10 @@ export function pipe_release_end(idx: u32, write_end: bool): void {
  * from_pipe: ring -> other side; else other side -> ring.
  */
 function ring_copy(p: usize, pos: u32, n: u32, req: usize, mem: usize, at: u32, from_pipe: bool): void {
-  if (n > 0) store<u32>(p, load<u32>(p, P_WAKE) | (from_pipe ? WAKE_WR : WAKE_RD), P_WAKE);
+  if (n > 0) {
+    const w = from_pipe ? P_WAKE_WR : P_WAKE_RD;
+    store<u32>(p + w, load<u32>(p + w) + 1);
+  }
   const buf = <usize>load<u32>(p, P_BUF);
   const cap = load<u32>(p, P_CAP);
   const off = pos & (cap - 1);
@@ -302,6 +306,7 @@ export function pipe_poll_submit(cpu: u32, req: usize, idx: u32, write_end: bool
   store<u32>(req, idx, KI_PRIVATE);
   store<u32>(req, want, KI_NBYTES);
   store<u32>(req, write_end ? 1 : 0, KI_DONE);
+  store<u64>(req, <u64>load<u32>(p + (write_end ? P_WAKE_WR : P_WAKE_RD)), KI_POS); // the wake count it waits past
   wq_add(p, P_PQ, req, WQ_POLL);
   spin_unlock(p + P_LOCK);
   kiocb_set_cancel_fn(req, gen, CB_PIPE);
@@ -413,27 +418,27 @@ function pipe_service(idx: u32, out: usize, n: u32, max: u32): u32 {
       r = wq_head(p, P_WQ);
     }
   }
-  // 3. pollers: woken by a key (bytes in, for the read end; bytes out, for the
-  //    write end) they complete with the key, as aio_poll_wake's mangle_poll(key);
+  // 3. pollers: woken by a key since they queued (bytes in, for the read end;
+  //    bytes out, for the write end) they complete with the key, as
+  //    aio_poll_wake's mangle_poll(key), even if a reader took the bytes since;
   //    otherwise (a close wakes without a key) with the ready mask.
-  const wake = load<u32>(p, P_WAKE);
   r = wq_head(p, P_PQ);
   while (r != 0 && !full) {
     const next = <usize>load<u32>(r, KI_WQ_NEXT);
     const we = load<u32>(r, KI_DONE) != 0;
     const want = load<u32>(r, KI_NBYTES);
-    const mask = pipe_mask(p, we) & want;
-    if (mask != 0) {
+    const woken = load<u32>(p + (we ? P_WAKE_WR : P_WAKE_RD)) != <u32>load<u64>(r, KI_POS);
+    const key: u32 = !woken ? 0 : we ? POLLOUT | POLLWRNORM : POLLIN | POLLRDNORM;
+    const res: u32 = (key & want) != 0 ? key : pipe_mask(p, we) & want;
+    if (res != 0) {
       if (n == max) { full = true; break; }
-      const key: u32 = we ? ((wake & WAKE_WR) != 0 ? POLLOUT | POLLWRNORM : 0) : ((wake & WAKE_RD) != 0 ? POLLIN | POLLRDNORM : 0);
       wq_del(p, P_PQ, r);
       store<u32>(out + <usize>n * KW_REC_SIZE, <u32>r);
-      store<i64>(out + <usize>n * KW_REC_SIZE, <i64>((key & want) != 0 ? key : mask), 8);
+      store<i64>(out + <usize>n * KW_REC_SIZE, <i64>res, 8);
       n++;
     }
     r = next;
   }
-  if (!full) store<u32>(p, 0, P_WAKE);
   spin_unlock(p + P_LOCK);
   if (full) pipe_queue_work(idx);
   return n;

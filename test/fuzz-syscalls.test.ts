@@ -6,7 +6,7 @@
 // FUZZ_RUNS scales the number of sequences (npm run fuzz: 1,000,000); FUZZ_SEED replays one.
 import fc from 'fast-check';
 import { tBoot, tDisk, tPossibleCpus } from './helpers';
-import { AIO_MAX_NR, DISK_SIZE, runSequence, seqArb, type Rig } from './fuzz/runner';
+import { AIO_MAX_NR, DISK_SIZE, coverage, runSequence, seqArb, type Rig } from './fuzz/runner';
 
 const TOTAL = Number(process.env.FUZZ_RUNS ?? 10_000);
 const seed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -31,7 +31,7 @@ describe.each([
     const r = await rig(lookup);
     fc.assert(fc.property(seqArb(20), (cmds) => runSequence(r, cmds)), {
       numRuns: Math.round(TOTAL * share), seed, path, endOnFailure: false,
-      timeout: undefined,
     });
+    if (process.env.FUZZ_STATS) console.log([...coverage].sort().map(([l, n]) => `${n}\t${l}`).join('\n'));
   }, 3_600_000);
 });

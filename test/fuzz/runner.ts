@@ -73,9 +73,22 @@ const reqRef: fc.Arbitrary<ReqRef> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ k: 'nokey' as const }) },
 );
 
+/**
+ * Drop what would race inside one batch: an AIO write to a pipe kicks the kworker to serve
+ * the pipe's waiting readers, so a later POLL of the read end in the same batch may or may
+ * not see the bytes before a reader takes them (both outcomes are right).
+ */
+function deterministic(es: GenEntry[]): GenEntry[] {
+  const written = new Set<number>();
+  return es.filter(({ e }) => {
+    if (e.t === 'pipew') written.add(e.pipe);
+    return !(e.t === 'poll' && !e.wend && written.has(e.pipe));
+  });
+}
+
 export const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ c: fc.constant('setup' as const), nr: fc.constantFrom(1, 2, 8, 32, 1, 8, 0, -1, 2 ** 31, 4194305, 65, 1.5) }) },
-  { weight: 8, arbitrary: fc.record({ c: fc.constant('submit' as const), ctx: ctxRef, entries: fc.array(fc.record({ e: entry, data: u64 }), { minLength: 0, maxLength: 5 }), nr: fc.constantFrom<'all' | 'less' | 'neg'>('all', 'all', 'all', 'all', 'less', 'neg') }) },
+  { weight: 8, arbitrary: fc.record({ c: fc.constant('submit' as const), ctx: ctxRef, entries: fc.array(fc.record({ e: entry, data: u64 }), { minLength: 0, maxLength: 5 }).map(deterministic), nr: fc.constantFrom<'all' | 'less' | 'neg'>('all', 'all', 'all', 'all', 'less', 'neg') }) },
   { weight: 1, arbitrary: fc.record({ c: fc.constant('fill' as const), ctx: ctxRef, n: fc.integer({ min: 100, max: 124 }) }) },
   { weight: 4, arbitrary: fc.record({ c: fc.constant('cancel' as const), ctx: ctxRef, refs: fc.array(reqRef, { minLength: 1, maxLength: 3 }) }) },
   { weight: 3, arbitrary: fc.record({ c: fc.constant('getevents' as const), ctx: ctxRef, min: fc.integer({ min: -1, max: 4 }), nr: fc.oneof(fc.integer({ min: -1, max: 5 }), fc.constant(200)), timeout: fc.constantFrom<0 | null | 1000>(0, 0, null, 1000) }) },
@@ -101,6 +114,10 @@ export interface Rig {
 
 interface Live { iocb: Iocb; bufs: Uint8Array[] | null; kind: BufKind; read: boolean; nullRead: boolean }
 
+/** What the runs exercised (printed with FUZZ_STATS=1): outcomes by label. */
+export const coverage = new Map<string, number>();
+const hit = (label: string) => coverage.set(label, (coverage.get(label) ?? 0) + 1);
+
 export function runSequence(rig: Rig, cmds: Cmd[]): void {
   const { k } = rig;
   const model = new Model(rig.possible, AIO_MAX_NR, DISK_SIZE, NDISKS, NPIPES);
@@ -116,6 +133,7 @@ export function runSequence(rig: Rig, cmds: Cmd[]): void {
   const fail = (msg: string): never => { throw new Error(msg); };
   const eq = (what: string, got: unknown, want: unknown) => {
     if (got !== want) fail(`${what}: kaio ${String(got)}, model ${String(want)}`);
+    hit(`${what.replace(/\(.*$/, '').replace(/ \d+.*$/, '')} = ${typeof want === 'number' && want < 0 ? want : typeof want === 'number' && want > 0 ? '>0' : String(want)}`);
   };
 
   for (const d of rig.disks) eq('zero the disk', k.pwrite(d.rw, new Uint8Array(DISK_SIZE), 0), DISK_SIZE);
@@ -233,6 +251,7 @@ export function runSequence(rig: Rig, cmds: Cmd[]): void {
 
   const consumeEvents = (id: number, evs: IoEvent[]) => {
     const got = model.consume(id, observedOf(evs));
+    for (const r of got) hit(`event ${r.entry.t} res ${r.res < 0 ? r.res : r.res > 0 ? '>0' : 0}`);
     got.forEach((r, i) => {
       if (evs[i].obj !== live.get(r.serial)!.iocb) fail(`event ${i}: obj is not the submitted iocb`);
       checkBufs(r, 'getevents');

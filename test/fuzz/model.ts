@@ -185,6 +185,7 @@ export class Model {
       case 'opcode': case 'negoff': case 'pollZero': return -E.EINVAL;
       case 'nbytesBig': return -E.EFAULT;
     }
+    return 0; // 'null' and 'reserved' were handled above
   }
 
   private dispatch(r: MReq): void {

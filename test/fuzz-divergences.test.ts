@@ -38,3 +38,20 @@ test.failing('a bad opcode on entry 0: -EINVAL and aio_key written 0, as on entr
   expect(k.io_submit(ctx, [at0])).toBe(-22);
   expect(at0.aio_key).toBe(0); // kaio: undefined
 });
+
+// Divergence 3: README "one [POLL] woken later by data completes with the wake key, as Linux's
+// aio_poll_wake does". In kaio the kworker serves a pipe's waiting readers first and then wakes
+// only the pollers whose mask is still non-zero, so when the readers take every byte a POLLIN
+// waiter misses the wakeup (Linux's pipe_write wakes it with POLLIN | POLLRDNORM).
+test.failing('a POLLIN waiter is woken by a write even when a waiting reader takes the bytes', async () => {
+  const k = await tBoot();
+  const [r, w] = k.pipe();
+  const ctx = k.io_setup(8);
+  const poll = { aio_lio_opcode: IOCB_CMD.POLL, aio_fildes: r, aio_buf: 1 as never, aio_data: 1n };
+  const read = { aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: r, aio_buf: Buffer.alloc(1), aio_data: 2n };
+  expect(k.io_submit(ctx, [poll, read])).toBe(2);
+  expect(k.write(w, Buffer.from('x'))).toBe(1);
+  const evs: IoEvent[] = [];
+  expect(k.io_getevents(ctx, 2, 2, evs, 2_000)).toBe(2); // kaio: 1 (the read), after 2 s
+  expect(new Map(evs.map((e) => [e.data, e.res]))).toEqual(new Map([[1n, 65], [2n, 1]]));
+});

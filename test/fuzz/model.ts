@@ -158,7 +158,7 @@ export class Model {
       const e = entries[i];
       const err = this.entryError(ctx, e);
       if (err < 0) {
-        keys[i] = this.afterPutUser(e) ? 'zero' : 'untouched';
+        keys[i] = err !== -E.EAGAIN && this.afterPutUser(e) ? 'zero' : 'untouched';
         return { ...out, ret: i > 0 ? i : err };
       }
       const r: MReq = { serial: this.serial++, ctx, entry: e, data: data[i], key: -1, state: 'queued', cancelAsked: false, res: 0, bytes: null, eff: 0, nbio: 0 };

@@ -30,11 +30,17 @@ const tcmd: fc.Arbitrary<TCmd> = fc.oneof(
 interface Ev { data: bigint; res: number; key: number; buf?: number[] }
 
 // Worker-side functions (self-contained: they run from source in the worker).
-const wSubmit = ({ k, kaio }: any, a: { ctx: number; fds: { null: number; pipe: number }; reqs: Array<{ id: number; kind: Kind; len: number }> }) => {
+const wSubmit = ({ k, kaio }: any, a: { run: number; ctx: number; fds: { null: number; pipe: number }; reqs: Array<{ id: number; kind: Kind; len: number }> }) => {
   const C = kaio.IOCB_CMD;
+  // One k.buffer() block per worker, carved anew by every run (k.buffer blocks are freed by GC,
+  // which a tight loop can outpace); a run's requests are all consumed before the next starts.
+  const g = globalThis as any;
+  if (!g.fuzzArena) g.fuzzArena = k.buffer(1 << 16);
+  if (g.fuzzRun !== a.run) { g.fuzzRun = a.run; g.fuzzAt = 0; }
+  const carve = (n: number) => { const b = g.fuzzArena.subarray(g.fuzzAt, g.fuzzAt + n); g.fuzzAt += n; return b; };
   const iocbs = a.reqs.map((r) => r.kind === 'noop'
     ? { aio_lio_opcode: C.NOOP, aio_fildes: a.fds.null, aio_data: BigInt(r.id) }
-    : { aio_lio_opcode: C.PREAD, aio_fildes: r.kind === 'null' ? a.fds.null : a.fds.pipe, aio_buf: k.buffer(r.len), aio_offset: 0, aio_data: BigInt(r.id) });
+    : { aio_lio_opcode: C.PREAD, aio_fildes: r.kind === 'null' ? a.fds.null : a.fds.pipe, aio_buf: carve(r.len), aio_offset: 0, aio_data: BigInt(r.id) });
   const ret = k.io_submit(a.ctx, iocbs);
   (globalThis as any).fuzzBufs ??= new Map();
   iocbs.forEach((c: any, i: number) => { if (c.aio_buf) (globalThis as any).fuzzBufs.set(a.reqs[i].id, c.aio_buf); });
@@ -54,6 +60,7 @@ describe('two threads on one kernel, against the invariants', () => {
   let k: Awaited<ReturnType<typeof tBoot>>;
   let ws: TWorker[];
   let nullFd: number;
+  let runs = 0;
   beforeAll(async () => {
     k = await tBoot({ lookup: 'tags' });
     nullFd = k.open(k.nulldev(`fzt${process.pid}`), 'rw');
@@ -62,6 +69,7 @@ describe('two threads on one kernel, against the invariants', () => {
 
   test(`${RUNS} random two-thread sequences`, async () => {
     await fc.assert(fc.asyncProperty(fc.array(tcmd, { minLength: 1, maxLength: 14 }), async (cmds) => {
+      const runNo = ++runs;
       const ctx = k.io_setup(128);
       expect(ctx).toBeGreaterThan(0);
       const [r, w] = k.pipe();
@@ -81,7 +89,7 @@ describe('two threads on one kernel, against the invariants', () => {
             const base = reqs.length;
             const mine = cmd.kinds.map((x, i) => ({ id: base + i, kind: x.kind, len: x.len, key: -1, th: cmd.th, cancelled: false }));
             reqs.push(...mine);
-            const out = await ws[cmd.th].run(wSubmit, { ctx, fds: { null: nullFd, pipe: r }, reqs: mine.map(({ id, kind, len }) => ({ id, kind, len })) });
+            const out = await ws[cmd.th].run(wSubmit, { run: runNo, ctx, fds: { null: nullFd, pipe: r }, reqs: mine.map(({ id, kind, len }) => ({ id, kind, len })) });
             expect(out.ret).toBe(mine.length);
             mine.forEach((m, i) => { m.key = out.keys[i]; });
             return;

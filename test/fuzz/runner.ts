@@ -114,6 +114,7 @@ export interface Rig {
   possible: number;
   disks: Array<{ path: string; rw: number; ro: number }>;
   nullFd: number;
+  arena?: Uint8Array;
 }
 
 interface Live { iocb: Iocb; bufs: Uint8Array[] | null; kind: BufKind; read: boolean; nullRead: boolean }
@@ -200,8 +201,19 @@ export function runSequence(rig: Rig, cmds: Cmd[]): void {
     }
   };
 
+  // k.buffer() blocks are freed by the garbage collector, which a tight loop of small runs can
+  // outpace (ENOMEM after ~166k blocks in 64 MiB): carve them from one block per rig instead,
+  // reused from the start by every run (each run consumes all its requests before it ends).
+  rig.arena ??= k.buffer(1 << 20);
+  let arenaAt = 0;
+  const kbuf = (n: number): Uint8Array => {
+    if (arenaAt + n > rig.arena!.length) return k.buffer(n);
+    const b = rig.arena!.subarray(arenaAt, arenaAt + n);
+    arenaAt += (n + 7) & ~7;
+    return b;
+  };
   const buf = (kind: BufKind, n: number, fill?: Uint8Array): Uint8Array => {
-    const b = kind === 'kbuf' && n > 0 ? k.buffer(n) : new Uint8Array(n);
+    const b = kind === 'kbuf' && n > 0 ? kbuf(n) : new Uint8Array(n);
     if (fill) b.set(fill);
     else b.fill(FILL);
     return b;

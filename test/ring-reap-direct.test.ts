@@ -7,7 +7,9 @@ import { STRATEGIES, tBoot, tByData, tCapacity, tDisk, tLinuxCapacity, tRead, tR
 describe.each(STRATEGIES)('aio_ring (%s)', (_name, opts) => {
   test('the header has the kernel\'s fields', async () => {
     const k = await tBoot(opts);
+    const first = k.io_setup(10); // so that ctx is not in table slot 0 (a zeroed id would pass)
     const ctx = k.io_setup(10);
+    expect(ctx % 65536).not.toBe(0);
     const { ring: nr } = tLinuxCapacity(10); // 127 with 2 possible cpus: a page of events
     tCapacity(k, ctx, 10);
     const ring = k.ring(ctx);
@@ -23,6 +25,7 @@ describe.each(STRATEGIES)('aio_ring (%s)', (_name, opts) => {
     expect(u(28)).toBe(32); // header_length
     expect(ring.byteLength).toBe(32 + nr * 32);
     expect(() => k.ring(ctx + 1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(k.ring(first).getUint32(0, true)).toBe(first % 65536);
   });
 
   test('reap some events from the ring, the rest with io_getevents; slots come back', async () => {

@@ -137,6 +137,8 @@ export class Core {
       const probe = new Int32Array(b as SharedArrayBuffer);
       const was = this.i32[at];
       this.i32[at] = 0x6b61696f;
+      // Same thread writes then reads: no other thread uses this cpu's scratch, so
+      // these loads pair only with the two stores just above (through the other object).
       const seen1 = Atomics.load(probe, at);
       this.i32[at] = ~0x6b61696f;
       const seen2 = Atomics.load(probe, at);

@@ -51,13 +51,13 @@
 #endif
 
 /*
- * ---- constants of assembly/layout.ts and errno.ts ---------------------------
+ * ---- constants of assembly/include/layout.ts and errno.ts ---------------------------
  * Same values as the code (test/model-spin.test.ts compares them): the ki_cancel
  * states are 32-bit words; Promela has no hex and its int is signed, so
  * 0xfffffffd is written as -3 (the same 32 bits).
  */
 #define KIOCB_CANCELLABLE 0
-#define CB_PIPE           1
+#define CB_PIPE           1     /* a registered callback: in the code, pipe_cancel_cb's function-table index (any value between CANCELLABLE and FREE) */
 #define KIOCB_FREE        -3    /* 0xfffffffd */
 #define KIOCB_CANCELLING  -2    /* 0xfffffffe */
 #define KIOCB_CANCELLED   -1    /* 0xffffffff */

@@ -41,6 +41,10 @@ const SUBSETS = {
   ctx: ['destroy-outstanding', 'setup-limits', 'threads-attach', 'hostile-after-shutdown'],
 };
 
+/** Where each kernel file lives (assembly/ follows Linux's layering). */
+const PATHS = { kiocb: 'fs/kiocb', ring: 'fs/ring', pipe: 'fs/pipe', ctx: 'fs/ctx', block_dev: 'fs/block_dev', tags: 'lib/tags', heap: 'lib/heap', blk: 'block/blk' };
+const srcPath = (file) => `assembly/${PATHS[file] ?? file}.ts`;
+
 const files = opt('files', 'kiocb,tags,ring,blk,pipe').split(',').map((f) => f.replace(/\.ts$/, ''));
 const testsOpt = opt('tests', null);
 const budgetS = Number(opt('budget', '3600'));
@@ -115,7 +119,7 @@ const NAMED = [
   { file: 'tags', name: 'tags-push-no-aba', find: 'pack(hi32(h) + 1, first + 1)', replace: 'pack(hi32(h), first + 1)' },
   { file: 'pipe', name: 'pipe-cb-no-gen-check', find: 'const which = hi32(atomic.load<u64>(ki_cw(req))) == gen ? load<u32>(req, KI_WQ_WHICH) : WQ_NONE;', replace: 'const which = load<u32>(req, KI_WQ_WHICH);' },
   { file: 'kiocb', name: 'kiocb-key-retired-after-tag-free', find: '  atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));\n', replace: '', then: ['  tag_free(ctx, cpu, id);\n', '  tag_free(ctx, cpu, id);\n  atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));\n'] },
-  { file: 'blk', name: 'blk-submit-mark-never-seen', find: 'const marked = effective() && bio_marked(bio);', replace: 'const marked = false;' },
+  { file: 'blk', name: 'blk-submit-mark-never-seen', find: 'const marked = blk_effective() && bio_marked(bio);', replace: 'const marked = false;' },
 ];
 
 function namedOf(file, src) {
@@ -124,12 +128,12 @@ function namedOf(file, src) {
     let out = src.replace(n.find, n.replace);
     if (n.then) out = out.replace(n.then[0], n.then[1]);
     const line = src.slice(0, src.indexOf(n.find)).split('\n').length;
-    return { id: `${file}.ts:${line}:named:${n.name}`, file: `assembly/${file}.ts`, line, op: 'named', original: n.find.trim(), mutated: n.name, src: out, named: true };
+    return { id: `${file}.ts:${line}:named:${n.name}`, file: srcPath(file), line, op: 'named', original: n.find.trim(), mutated: n.name, src: out, named: true };
   });
 }
 
 function mutantsOf(file) {
-  const path = `assembly/${file}.ts`;
+  const path = srcPath(file);
   const src = readFileSync(path, 'utf8');
   const lines = src.split('\n');
   const out = [];

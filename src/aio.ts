@@ -4,7 +4,7 @@
  *
  * io_submit reads each iocb once into a snapshot (src/iocb.ts), encodes the
  * snapshots into this cpu's scratch and makes one WASM call per batch; the
- * kernel (assembly/aio.ts) judges what needs kernel state, in Linux's order.
+ * kernel (assembly/fs/aio.ts) judges what needs kernel state, in Linux's order.
  * No user code runs while scratch holds a call's records: getters run before,
  * setters after. Events come back the same way, and are written into the
  * caller's array only after the kernel call.
@@ -13,8 +13,8 @@
  * the iocb object (event.obj), the buffers the request holds, and the plain
  * buffers to fill from bounce blocks when the event is reaped here.
  */
-import * as L from '../assembly/layout';
-import * as E from '../assembly/errno';
+import * as L from '../assembly/include/layout';
+import * as E from '../assembly/include/errno';
 import type { Core } from './core';
 import { BufferRegistry, KernelBuffer, isSAB } from './buffers';
 import { waitUntil, waitUntilAsync, spinFor, SPIN_US } from './wait';

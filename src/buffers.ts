@@ -20,7 +20,7 @@
  */
 import { BroadcastChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 // receiveMessageOnPort takes a BroadcastChannel too (Node docs); @types/node 20 only says MessagePort.
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { isSAB, type Core } from './core';
 import { waitUntil } from './wait';
 

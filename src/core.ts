@@ -10,7 +10,7 @@
  * with `{ env: { memory } }` is all it takes.
  */
 import fs from 'node:fs';
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 
 /** The kernel's exports (assembly/index.ts). i64 results arrive as bigint. */
 export interface KaioExports {
@@ -51,7 +51,9 @@ export interface KaioExports {
   device_create(type: number, size: number, serviceUs: number, depth: number, flags: number, name: number, len: number): number;
   device_find(name: number, len: number): number;
   blk_fetch(cpu: number, dev: number): number;
-  blk_scan(cpu: number, dev: number): number;
+  blk_reap_cancelled(cpu: number, dev: number): number;
+  linear_create(name: number, len: number, memb: number, n: number): number;
+  striped_create(name: number, len: number, memb: number, n: number, chunk: number): number;
   dev_abort(cpu: number, bio: number): void;
   dev_complete(cpu: number, bio: number, status: number, done: number): void;
   bio_marked(bio: number): number;

@@ -1,9 +1,9 @@
 /**
  * Linux errno numbers and their Node-style codes and messages. The numbers
- * come from assembly/errno.ts (the kernel returns them negated); messages
+ * come from assembly/include/errno.ts (the kernel returns them negated); messages
  * follow libuv's wording, as Node's SystemError does.
  */
-import * as E from '../assembly/errno';
+import * as E from '../assembly/include/errno';
 
 /** Linux errno numbers, e.g. errno.ECANCELED === 125. Syscall-level calls return them negated. */
 export const errno = Object.freeze({ ...E }) as Readonly<typeof E>;

@@ -13,12 +13,12 @@
  *  - reaped by this thread with io_getevents: freed here, at once;
  *  - consumed anywhere else (another thread's io_getevents, a user-space reaper
  *    moving the ring's head, io_destroy discarding it): the kernel sets the
- *    cookie's bit in this cpu's orphan bitmap (assembly/ring.ts,
+ *    cookie's bit in this cpu's orphan bitmap (assembly/fs/ring.ts,
  *    cookie_orphan), and this table takes those bits back before it grows.
  * So a handle never wraps onto a live request, and a thread with n requests
  * outstanding holds about n handles. At most COOKIE_SPACE - 1 at once.
  */
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import type { Core } from './core';
 
 /** Entries in the table at first; it doubles up to COOKIE_SPACE - 1. */

@@ -14,4 +14,4 @@ export type { KernelHandle } from './core';
 export type { KernelBuffer } from './buffers';
 export { errno, errnoName, systemError, abortError } from './errno';
 export type { KaioSystemError } from './errno';
-export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, RWF_NOWAIT, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, AIO_RING_MAGIC } from '../assembly/layout';
+export { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM, RWF_NOWAIT, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, AIO_RING_MAGIC } from '../assembly/include/layout';

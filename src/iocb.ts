@@ -17,10 +17,10 @@
  *
  * Errors Linux reports after the file lookup (rw_flags, ioprio, the buffer, the
  * offset) are judged here but travel in the record (SUB_ERR_*), and the kernel
- * reports them in Linux's order (assembly/aio.ts, submit_one).
+ * reports them in Linux's order (assembly/fs/aio.ts, submit_one).
  */
-import * as L from '../assembly/layout';
-import * as E from '../assembly/errno';
+import * as L from '../assembly/include/layout';
+import * as E from '../assembly/include/errno';
 import { userBytes } from './uapi';
 
 const U64_LIMIT = 1n << 64n;

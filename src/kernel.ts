@@ -6,8 +6,8 @@ import { Worker, threadId, isMainThread } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import * as L from '../assembly/layout';
-import * as E from '../assembly/errno';
+import * as L from '../assembly/include/layout';
+import * as E from '../assembly/include/errno';
 import { Core, loadModule, type KernelHandle } from './core';
 import { Syscalls } from './aio';
 import { AioContext } from './promises';
@@ -353,6 +353,60 @@ export class Kernel extends Syscalls {
   }
 
   /**
+   * Create a linear device (dm-linear): its members' bytes concatenated in
+   * order. Members are ramdisks or other stacked devices, by path. A request
+   * that crosses a member boundary is split into one bio per member; all share
+   * the request's cancel mark. Returns '/dev/<name>'.
+   */
+  linear(name: string, members: string[]): string {
+    return this.#stacked('linear', name, members, 0);
+  }
+
+  /**
+   * Create a striped device (dm-stripe, RAID0): `chunkBytes` chunks (a power
+   * of two, at least 512) round-robin over two or more members. Its size is
+   * whole stripes of the smallest member. Returns '/dev/<name>'.
+   */
+  striped(name: string, members: string[], options: { chunkBytes: number }): string {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const chunk = intOption('options.chunkBytes', options.chunkBytes, 0, 512, 0x40000000);
+    if ((chunk & (chunk - 1)) !== 0) throw invalidArg('options.chunkBytes', 'a power of two from 512', chunk);
+    return this.#stacked('striped', name, members, chunk);
+  }
+
+  #stacked(kind: 'linear' | 'striped', name: string, members: string[], chunk: number): string {
+    if (this.dead) throw shutdownError(kind);
+    if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
+    if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
+      throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
+    }
+    const min = kind === 'striped' ? 2 : 1;
+    if (!Array.isArray(members) || members.length < min || members.length > L.MAX_MEMB) {
+      throw invalidArg('members', `an array of ${min} to ${L.MAX_MEMB} device paths`, members);
+    }
+    const idx: number[] = [];
+    for (const m of Array.from(members)) {
+      const dev = this.#findDevice(m);
+      if (dev < 0) throw systemError(-dev, kind, String(m));
+      idx.push(dev);
+    }
+    const core = this.core;
+    const len = core.putString(name, L.D_NAME_MAX - 1);
+    const memb = core.scratch + 64;
+    idx.forEach((d, i) => { core.u8[memb + i] = d; });
+    const dev = kind === 'linear'
+      ? core.x.linear_create(core.scratch, len, memb, idx.length)
+      : core.x.striped_create(core.scratch, len, memb, idx.length, chunk);
+    if (dev < 0) {
+      const err = systemError(-dev, kind, `/dev/${name}`);
+      if (dev === -E.EINVAL) err.message += ' (members must be ramdisks or stacked devices, and the size must fit in 4 GiB)';
+      throw err;
+    }
+    this.#devices.set(name, dev);
+    return `/dev/${name}`;
+  }
+
+  /**
    * The device at `path`, or -errno: -ENAMETOOLONG (PATH_MAX bytes or more, or
    * a component over NAME_MAX, judged before anything is copied), -ENOENT.
    */
@@ -388,28 +442,34 @@ export class Kernel extends Syscalls {
     if (dev < 0) throw systemError(-dev, 'device', typeof path === 'string' && path.length > 200 ? `${path.slice(0, 200)}...` : String(path));
     const core = this.core;
     const d = L.DEV_OFF + dev * L.DEV_SIZE;
-    const kick = () => {
-      Atomics.add(core.i32, (d + L.D_DOORBELL) >>> 2, 1);
-      Atomics.notify(core.i32, (d + L.D_DOORBELL) >>> 2);
+    // A stacked device (linear, striped) has no queue of its own: pause, hold
+    // and their undoing act on every leaf device under it, as dm's suspend holds
+    // its members' I/O.
+    const leaves: number[] = [];
+    const walk = (i: number, depth: number) => {
+      const e = L.DEV_OFF + i * L.DEV_SIZE;
+      if (core.u32[(e + L.D_REMAP) >>> 2] === 0 || depth > L.MAX_DEVS) { if (!leaves.includes(e)) leaves.push(e); return; }
+      const n = core.u32[(e + L.D_NMEMB) >>> 2];
+      for (let k = 0; k < n; k++) walk(core.u8[e + L.D_MEMB + k], depth + 1);
+    };
+    walk(dev, 0);
+    const kick = (e: number) => {
+      Atomics.add(core.i32, (e + L.D_DOORBELL) >>> 2, 1);
+      Atomics.notify(core.i32, (e + L.D_DOORBELL) >>> 2);
+    };
+    const set = (off: number, v: number) => {
+      for (const e of leaves) {
+        Atomics.store(core.i32, (e + off) >>> 2, v);
+        if (v === 0 || off === L.D_HELD) kick(e);
+      }
     };
     const st = (off: number) => Number(Atomics.load(core.u64, (d + off) >>> 3));
     return {
       path,
-      pause: () => {
-        Atomics.store(core.i32, (d + L.D_PAUSED) >>> 2, 1);
-      },
-      resume: () => {
-        Atomics.store(core.i32, (d + L.D_PAUSED) >>> 2, 0);
-        kick();
-      },
-      hold: () => {
-        Atomics.store(core.i32, (d + L.D_HELD) >>> 2, 1);
-        kick();
-      },
-      release: () => {
-        Atomics.store(core.i32, (d + L.D_HELD) >>> 2, 0);
-        kick();
-      },
+      pause: () => set(L.D_PAUSED, 1),
+      resume: () => set(L.D_PAUSED, 0),
+      hold: () => set(L.D_HELD, 1),
+      release: () => set(L.D_HELD, 0),
       stats: () => ({
         dispatched: st(L.D_ST_DISPATCHED),
         completed: st(L.D_ST_COMPLETED),
@@ -418,10 +478,12 @@ export class Kernel extends Syscalls {
         bytes: st(L.D_ST_BYTES),
       }),
       ready: async () => {
-        const w = (d + L.D_STATE) >>> 2;
-        // Pairs with the device thread's cmpxchg STARTING -> READY and its notify.
-        if (!(await waitUntilAsync(core.i32, w, () => Atomics.load(core.i32, w) !== L.DS_STARTING, 30_000))) {
-          throw systemError(E.ETIMEDOUT, 'device', path);
+        for (const e of leaves) {
+          const w = (e + L.D_STATE) >>> 2;
+          // Pairs with the device thread's cmpxchg STARTING -> READY and its notify.
+          if (!(await waitUntilAsync(core.i32, w, () => Atomics.load(core.i32, w) !== L.DS_STARTING, 30_000))) {
+            throw systemError(E.ETIMEDOUT, 'device', path);
+          }
         }
       },
     };

@@ -4,7 +4,7 @@
  * loop until shutdown.
  */
 import { workerData } from 'node:worker_threads';
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { Core, type KernelHandle } from './core';
 import { runRamdisk } from './devices/ramdisk';
 import { runKworker } from './devices/kworker';

@@ -16,7 +16,7 @@
  *
  * An AioContext owns its kernel context: do not reap it with io_getevents.
  */
-import * as E from '../assembly/errno';
+import * as E from '../assembly/include/errno';
 import { IOCB_CMD, type Iocb, type IoEvent, type Syscalls } from './aio';
 import { abortError, systemError } from './errno';
 

@@ -4,7 +4,7 @@
  * user views without running user code.
  */
 import { types } from 'node:util';
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 
 /** An I/O control block, as libaio's struct iocb. */
 export interface Iocb {

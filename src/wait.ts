@@ -1,6 +1,6 @@
 /**
  * Sleeping on kernel words, on the host (never inside WASM: see
- * assembly/barrier.ts). Spin briefly first so a busy waiter wakes in
+ * assembly/include/barrier.ts). Spin briefly first so a busy waiter wakes in
  * microseconds rather than after a futex round trip, then Atomics.wait.
  */
 

@@ -2,7 +2,7 @@
 // memory changes nothing.
 // Invariant: a second WebAssembly.Instance over the memory while requests are in flight leaves every
 // byte of kernel state as it was, and those requests complete exactly as they would have.
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { tBoot, tByData, tDisk, tRead, tReap } from './helpers';
 
 test('a second instantiation while requests are in flight does not clobber shared state', async () => {

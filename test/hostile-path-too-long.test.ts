@@ -3,7 +3,7 @@
 // is -ENAMETOOLONG from k.open and an Error with code 'ENAMETOOLONG' from k.device, and it writes
 // nothing outside this thread's scratch: other cpus' memory is unchanged and the kernel keeps working.
 import { errno } from 'kaio';
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { tBoot, tDisk, tReap, tRead } from './helpers';
 
 test('a 5000-byte path is -ENAMETOOLONG from open and ENAMETOOLONG from device()', async () => {

@@ -3,7 +3,7 @@
 // another reaper holds the reap lock for longer: timeout 0 polls once and never waits on the lock.
 // The call runs in an attached worker, so a hang is caught by a bound here (the lock is then released).
 import { IOCB_CMD, type Kernel } from 'kaio';
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { tBoot, tReap, tWorker } from './helpers';
 import { hWithin, hPlain } from './hostile-helpers';
 

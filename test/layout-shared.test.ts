@@ -1,8 +1,8 @@
-// Description: assembly/layout.ts is compiled into the kernel and imported by the host.
+// Description: assembly/include/layout.ts is compiled into the kernel and imported by the host.
 // Invariant: every constant is a non-negative integer that fits in u32 in JavaScript too (so both
 // sides compute the same offsets), and the kernel module carries the same layout signature.
-import * as L from '../assembly/layout';
-import * as E from '../assembly/errno';
+import * as L from '../assembly/include/layout';
+import * as E from '../assembly/include/errno';
 import fs from 'node:fs';
 import path from 'node:path';
 

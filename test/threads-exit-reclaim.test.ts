@@ -5,7 +5,7 @@
 // host uses to watch its workers exit, so these tests call k.reclaimThread(tid)
 // themselves after the worker's 'exit' (the real event is exercised in a plain
 // Node process by threads-attach.test.ts).
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { errno, IOCB_CMD, type Kernel } from 'kaio';
 import { tBoot, tDisk, tReap, tWorker, type TWorker, tCapacity } from './helpers';
 

@@ -1,6 +1,6 @@
 // Description: cpu_reclaim(kind, tid) against cpus being claimed at the same time.
 // Invariant: reclaiming a thread that is gone frees only cpus that thread claimed; a cpu a live thread has just claimed is never freed under it, whatever the cpu's previous owner was.
-import * as L from '../assembly/layout';
+import * as L from '../assembly/include/layout';
 import { tBoot, tWorker, type TEnv } from './helpers';
 
 type X = { cpu_online(kind: number, tid: number): number; cpu_offline(cpu: number): void; cpu_reclaim(kind: number, tid: number): number };

@@ -8,7 +8,7 @@
  * copied into, then completes it, so the bytes are in place before the event
  * is visible.
  */
-import * as L from '../../assembly/layout';
+import * as L from '../../assembly/include/layout';
 import type { Core } from '../core';
 import { BufferTable } from '../buffers';
 

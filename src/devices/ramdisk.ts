@@ -1,7 +1,7 @@
 /**
  * The ramdisk's device model, run by its own thread (one "CPU").
  *
- * Stage 1 (the software queue) is the kernel's (assembly/blk.ts). This thread
+ * Stage 1 (the software queue) is the kernel's (assembly/block/blk.ts). This thread
  * is the hardware: it takes bios from stage 1 into its device queue (stage 2,
  * NCQ, `queueDepth` entries) while not paused, and executes them one at a time
  * (stage 3), each taking `serviceTimeUs`. Completion times follow a schedule:
@@ -9,11 +9,12 @@
  * queue, whichever is later. So the thread waking up late (timer slack) does
  * not slow the device down; it completes what is due in a burst.
  *
- * On a cancel kick it has the kernel drop marked bios from stage 1 at once,
- * and, if `abortable`, drops marked bios from stage 2 (the device's abort
- * command). A bio in stage 3 always completes normally.
+ * On a cancel kick it completes the bios that cancels took out of stage 1
+ * (the kernel's cancelled list: O(1) each, no walk of the queue) and, if
+ * `abortable`, drops marked bios from stage 2 (the device's abort command).
+ * A bio in stage 3 always completes normally.
  */
-import * as L from '../../assembly/layout';
+import * as L from '../../assembly/include/layout';
 import type { Core } from '../core';
 import { BufferTable } from '../buffers';
 
@@ -65,10 +66,11 @@ export function runRamdisk(core: Core, dev: number): void {
     const bell = Atomics.load(i32, W(L.D_DOORBELL));
     if (Atomics.load(i32, W(L.D_STATE)) === L.DS_STOP) break;
 
-    // A cancel was asked for a request queued here: drop marked bios now.
+    // A cancel was asked for a request queued here: complete what it took out
+    // of stage 1, and abort what sits in the device queue.
     if (Atomics.load(i32, W(L.D_CANCEL_PENDING)) !== 0) {
       Atomics.exchange(i32, W(L.D_CANCEL_PENDING), 0); // pairs with blk_cancel_kick's add
-      x.blk_scan(core.cpu, dev);
+      x.blk_reap_cancelled(core.cpu, dev);
       if (abortable && qLen > 0) {
         let kept = 0;
         for (let k = 0; k < qLen; k++) {

@@ -7,12 +7,14 @@
  * datacount section and imports only env.memory, so instantiating it again on
  * another thread cannot clobber shared state.
  */
-export { kernel_init, layout_sig, io_submit, io_cancel, io_reap, sys_rw, fd_type, kworker_collect, kworker_complete, cookies_orphaned, io_reap_dying } from './aio';
-export { io_setup, ctx_gen, ctx_kill, ctx_users, ctx_inflight, ctx_cancel_all, ctx_free, ctx_enumerate } from './ctx';
-export { cpu_online, cpu_offline, cpu_drain, cpus_online, cpu_reclaim } from './cpu';
-export { kmalloc, kfree, kmalloc_user, kfree_user, user_range_ok } from './heap';
-export { file_open, fd_close } from './file';
-export { pipe_create } from './pipe';
-export { device_create, device_find } from './dev';
-export { blk_fetch, blk_scan, dev_abort, dev_complete, bio_marked } from './blk';
-export { ctx_stat, kiocb_peek, tag_test_alloc, tag_test_free } from './stat';
+export { kernel_init, layout_sig, io_submit, io_cancel, io_reap, sys_rw, fd_type, kworker_collect, kworker_complete, cookies_orphaned, io_reap_dying } from './fs/aio';
+export { io_setup, ctx_gen, ctx_kill, ctx_users, ctx_inflight, ctx_cancel_all, ctx_free, ctx_enumerate } from './fs/ctx';
+export { cpu_online, cpu_offline, cpu_drain, cpus_online, cpu_reclaim } from './kernel/cpu';
+export { kmalloc, kfree, kmalloc_user, kfree_user, user_range_ok } from './lib/heap';
+export { file_open, fd_close } from './fs/file';
+export { pipe_create } from './fs/pipe';
+export { device_create, device_find } from './block/genhd';
+export { blk_fetch, blk_reap_cancelled, dev_abort, dev_complete, bio_marked } from './block/blk';
+export { linear_create } from './drivers/md/linear';
+export { striped_create } from './drivers/md/raid0';
+export { ctx_stat, kiocb_peek, tag_test_alloc, tag_test_free } from './fs/stat';

@@ -11,8 +11,9 @@
  *                     [--out docs/results/mutation.json]
  *
  * The source file is restored from memory in a finally block after every
- * mutant, `git checkout -- assembly` runs at exit (also on SIGINT/SIGTERM),
- * and the clean wasm is rebuilt, so dist/ is never left mutated.
+ * mutant, and again at exit (also on SIGINT/SIGTERM) from the text it had
+ * before the run, and the clean wasm is rebuilt, so neither assembly/ nor
+ * dist/ is left mutated, and uncommitted work in assembly/ is kept.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync, spawn } from 'node:child_process';
@@ -156,7 +157,10 @@ function mutantsOf(file) {
 function rng(s) { return () => { s |= 0; s = (s + 0x6d2b79f5) | 0; let t = Math.imul(s ^ (s >>> 15), 1 | s); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; }; }
 
 // --- running ---------------------------------------------------------------------------
-const restoreAll = () => { spawnSync('git', ['checkout', '--', 'assembly'], { stdio: 'ignore' }); };
+// Restore exactly the files this run mutated, from their text before the run
+// (never `git checkout`: that would also throw away uncommitted work in assembly/).
+const originals = new Map();
+const restoreAll = () => { for (const [f, text] of originals) writeFileSync(f, text); };
 let dirty = false;
 const onSignal = () => { restoreAll(); if (dirty) spawnSync('npm', ['run', 'build:wasm'], { stdio: 'ignore' }); process.exit(130); };
 process.on('SIGINT', onSignal);
@@ -227,6 +231,7 @@ async function main() {
   for (const m of all) {
     if ((Date.now() - t0) / 1000 > budgetS) { results.push({ ...strip(m), status: 'skipped-budget' }); continue; }
     const orig = readFileSync(m.file, 'utf8');
+    if (!originals.has(m.file)) originals.set(m.file, orig);
     let r;
     try {
       writeFileSync(m.file, m.src);

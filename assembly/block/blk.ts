@@ -1,6 +1,6 @@
 /**
- * The block layer: bios, the software request queue (stage 1), and bio
- * completion (S6, S7).
+ * The block layer: bios, the software request queue (stage 1), stacking, and
+ * bio completion (S6, S7).
  *
  * A request reaches a block device as one or more bios. Every bio carries
  * BI_CANCEL, a pointer to its kiocb's ki_cancel word (the seeds' `bool
@@ -8,44 +8,46 @@
  * reach (md RAID5 stripe writes, S8). One io_cancel marks the word; every bio
  * pointing at it sees the mark.
  *
+ * The block layer knows nothing of kiocbs: a bio's submitter gives it an
+ * end_io op (BI_END_IO) and a private word (BI_KIOCB), and a stacked device
+ * gives its remap op (D_REMAP). Nothing here imports fs/ or drivers/.
+ *
+ * Stacking (S7): blk_map moves a bio down through stacked devices (dm-linear,
+ * dm-stripe) until it reaches a device with a queue, each driver clipping it
+ * at its member's or chunk's boundary. A request is split at those boundaries
+ * into bios that all point at the same cancel word, wherever they end up.
+ *
  * Stages (the 2013 thread's list):
- *   1. software queue (this file): FIFO under q_lock. A marked bio found here
- *      completes -ECANCELED and never reaches the device. The check runs when
- *      the device dequeues (blk_fetch) AND when a cancel kicks the queue
- *      (blk_scan), so a cancelled request completes promptly even while the
- *      device is paused or its queue is full.
+ *   1. software queue (this file): FIFO under q_lock. A marked bio here never
+ *      reaches the device: a cancel unlinks exactly its request's queued bios
+ *      (blk_cancel_bios, O(bios of the request), not O(queue)) and parks them
+ *      on the device's cancelled list, which the device thread completes
+ *      -ECANCELED at once (blk_reap_cancelled), paused or not; a bio marked
+ *      before it is queued completes -ECANCELED in blk_submit; and a marked
+ *      bio met at dequeue is dropped (blk_fetch).
  *   2. device queue (src/devices: the device thread's NCQ of queueDepth): a
  *      marked bio is dropped only if the device is abortable (dev_abort).
  *   3. executing: completes normally (dev_complete).
  *
  * 'mark-only' (a boot option, the baseline the seeds complain about): stage 1
  * and 2 ignore marks; cancelled requests are dispatched and complete normally.
- *
- * Result of a request with several bios (S7): bios cover consecutive byte
- * ranges, and the result is the length of the longest prefix of the request
- * that was transferred, i.e. bytes done by the leading bios up to and
- * including the first one that did not transfer all of its range. If that
- * prefix is empty, the result is the status of the first bio that has one
- * (-ECANCELED if it was cancelled), else 0. So a cancelled request that moved
- * no data at its start reports -ECANCELED, and a partly cancelled one reports
- * the bytes that are valid from the start of the buffer, as a short read does.
  */
 import {
-  DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_DOORBELL, D_CANCEL_PENDING, D_WAITING, D_Q_LOCK, D_Q_HEAD,
+  DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_FLAGS, D_DOORBELL, D_CANCEL_PENDING, D_WAITING, D_Q_LOCK, D_Q_HEAD,
   D_Q_TAIL, D_Q_COUNT, D_ST_DISPATCHED, D_ST_COMPLETED, D_ST_CANCELLED_Q, D_ST_CANCELLED_D,
-  D_ST_BYTES, DT_NONE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP, BI_DEV, BI_POS, BI_KIND,
-  BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BIO_SIZE, KI_BIOS_LEFT, KI_NBIO,
-  KI_BIOVEC, KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS,
-} from './layout';
-import { ECANCELED } from './errno';
-import { lo32, spin_lock, spin_unlock } from './barrier';
-import { aio_complete } from './kiocb';
+  D_ST_BYTES, D_REMAP, D_CXL_HEAD, DT_NONE, DEVF_ABORTABLE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP,
+  BI_DEV, BI_POS, BI_KIND, BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BI_END_IO, BIO_QUEUED, BIO_SIZE,
+  KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS,
+} from '../include/layout';
+import { ECANCELED } from '../include/errno';
+import { lo32, spin_lock, spin_unlock } from '../include/barrier';
 
 @inline export function dev_addr(idx: u32): usize {
   return DEV_OFF + <usize>idx * DEV_SIZE;
 }
 
-@inline function effective(): bool {
+/** Cancels reach the block layer (not 'mark-only'). */
+@inline export function blk_effective(): bool {
   return (load<u32>(H_FLAGS) & FLAG_MARK_ONLY) == 0;
 }
 
@@ -58,12 +60,17 @@ export function bio_marked(bio: usize): bool {
   return st == KIOCB_CANCELLED || st == KIOCB_CANCELLING;
 }
 
-export function bio_init(bio: usize, req: usize, cancel_word: usize, op: u32, dev: u32, pos: u64,
-  kind: u32, ref: u32, off: u32, len: u32): void {
+/**
+ * Fill a bio. `priv` is the submitter's (BI_KIOCB: the request), `end_io` the
+ * function-table index bio_endio calls, `cancel_word` the request's ki_cancel
+ * word or 0.
+ */
+export function bio_init(bio: usize, priv: usize, cancel_word: usize, op: u32, dev: u32, pos: u64,
+  kind: u32, ref: u32, off: u32, len: u32, end_io: u32): void {
   store<u32>(bio, 0, BI_NEXT);
   store<u32>(bio, 0, BI_PREV);
   store<u32>(bio, <u32>cancel_word, BI_CANCEL);
-  store<u32>(bio, <u32>req, BI_KIOCB);
+  store<u32>(bio, <u32>priv, BI_KIOCB);
   store<u32>(bio, op, BI_OP);
   store<u32>(bio, dev, BI_DEV);
   store<u64>(bio, pos, BI_POS);
@@ -74,6 +81,24 @@ export function bio_init(bio: usize, req: usize, cancel_word: usize, op: u32, de
   store<u32>(bio, 0, BI_DONE);
   store<i32>(bio, 0, BI_STATUS);
   store<u32>(bio, 0, BI_FLAGS);
+  store<u32>(bio, end_io, BI_END_IO);
+}
+
+/**
+ * Move a bio down through stacked devices to a device with a queue of its own,
+ * each driver's remap op clipping it at a member (or chunk) boundary. Returns
+ * the bio's length after clipping. With `account`, each stacked device counts
+ * the bio as dispatched to a member.
+ */
+export function blk_map(bio: usize, account: bool): u32 {
+  for (let depth: u32 = 0; depth < MAX_DEVS; depth++) {
+    const d = dev_addr(load<u32>(bio, BI_DEV));
+    const remap = load<u32>(d, D_REMAP);
+    if (remap == 0) break;
+    call_indirect<u32>(remap, bio);
+    if (account) atomic.add<u64>(d + D_ST_DISPATCHED, 1);
+  }
+  return load<u32>(bio, BI_LEN);
 }
 
 /** Ring the device thread's doorbell; notify only if it sleeps. */
@@ -84,24 +109,34 @@ export function device_kick(dev: usize): void {
   if (atomic.load<u32>(dev + D_WAITING) != 0) atomic.notify(dev + D_DOORBELL, 1);
 }
 
-/** Queue a bio in stage 1 and kick its device. */
-export function blk_submit(bio: usize): void {
-  const devidx = load<u32>(bio, BI_DEV); // read now: once queued, the bio may complete at any time
-  const dev = dev_addr(devidx);
+/**
+ * Queue a (leaf) bio in stage 1 and kick its device. A bio whose request was
+ * asked to cancel before it got here is not queued: it completes -ECANCELED
+ * now, on the submitter's cpu (a cancel's blk_cancel_bios, which takes the same
+ * q_lock, either ran before this and left it to us, or runs after and finds
+ * it queued).
+ */
+export function blk_submit(cpu: u32, bio: usize): void {
+  const dev = dev_addr(load<u32>(bio, BI_DEV)); // read now: once queued, the bio may complete at any time
   spin_lock(dev + D_Q_LOCK);
-  const tail = load<u32>(dev, D_Q_TAIL);
-  store<u32>(bio, tail, BI_PREV);
-  store<u32>(bio, 0, BI_NEXT);
-  if (tail != 0) store<u32>(<usize>tail, <u32>bio, BI_NEXT);
-  else store<u32>(dev, <u32>bio, D_Q_HEAD);
-  store<u32>(dev, <u32>bio, D_Q_TAIL);
-  store<u32>(dev, load<u32>(dev, D_Q_COUNT) + 1, D_Q_COUNT);
-  // A cancel that came before KI_DEV was set could not kick this device; one
-  // that comes later kicks it and its scan (under q_lock) finds the bio.
-  const marked = effective() && bio_marked(bio);
+  const marked = blk_effective() && bio_marked(bio);
+  if (!marked) {
+    const tail = load<u32>(dev, D_Q_TAIL);
+    store<u32>(bio, tail, BI_PREV);
+    store<u32>(bio, 0, BI_NEXT);
+    if (tail != 0) store<u32>(<usize>tail, <u32>bio, BI_NEXT);
+    else store<u32>(dev, <u32>bio, D_Q_HEAD);
+    store<u32>(dev, <u32>bio, D_Q_TAIL);
+    store<u32>(dev, load<u32>(dev, D_Q_COUNT) + 1, D_Q_COUNT);
+    store<u32>(bio, BIO_QUEUED, BI_FLAGS);
+  }
   spin_unlock(dev + D_Q_LOCK);
-  if (marked) blk_cancel_kick(devidx);
-  else device_kick(dev);
+  if (marked) {
+    atomic.add<u64>(dev + D_ST_CANCELLED_Q, 1);
+    bio_endio(cpu, bio, -ECANCELED, 0);
+  } else {
+    device_kick(dev);
+  }
 }
 
 /** Unlink a bio from stage 1. Caller holds q_lock. */
@@ -113,6 +148,7 @@ export function blk_submit(bio: usize): void {
   if (next != 0) store<u32>(<usize>next, prev, BI_PREV);
   else store<u32>(dev, prev, D_Q_TAIL);
   store<u32>(dev, load<u32>(dev, D_Q_COUNT) - 1, D_Q_COUNT);
+  store<u32>(bio, 0, BI_FLAGS);
 }
 
 /** Complete a chain (linked by BI_NEXT) of bios dropped from stage 1. */
@@ -137,7 +173,7 @@ function cancel_chain(cpu: u32, dev: usize, first: usize): u32 {
 export function blk_fetch(cpu: u32, devidx: u32): usize {
   if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS)) return 0;
   const dev = dev_addr(devidx);
-  const eff = effective();
+  const eff = blk_effective();
   let dropped: usize = 0;
   let dropped_tail: usize = 0;
   spin_lock(dev + D_Q_LOCK);
@@ -158,39 +194,62 @@ export function blk_fetch(cpu: u32, devidx: u32): usize {
 }
 
 /**
- * Device thread, on a cancel kick: drop every marked bio from stage 1 at once,
- * whether or not the device has room (S6: "promptly, without waiting for the
- * device"). Returns how many were dropped.
+ * A cancel's block-layer half, for the `n` bios of one request at `vec`
+ * (consecutive, BIO_SIZE apart), run while the request cannot complete (its
+ * cancel callback, state CANCELLING; or before any of its bios is queued).
+ * Each bio still in its device's stage 1 is unlinked and parked on that
+ * device's cancelled list; each device holding one, or an abortable device
+ * holding a bio in its device queue, is kicked once. O(n), whatever the
+ * queues hold. Returns how many bios it took out of stage 1.
  */
-export function blk_scan(cpu: u32, devidx: u32): u32 {
-  if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS) || !effective()) return 0;
-  const dev = dev_addr(devidx);
-  let dropped: usize = 0;
-  let dropped_tail: usize = 0;
-  spin_lock(dev + D_Q_LOCK);
-  let bio = <usize>load<u32>(dev, D_Q_HEAD);
-  while (bio != 0) {
-    const next = <usize>load<u32>(bio, BI_NEXT);
-    if (bio_marked(bio)) {
+export function blk_cancel_bios(vec: usize, n: u32): u32 {
+  let kick: u64 = 0; // devices to kick (MAX_DEVS == 64)
+  let taken: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const bio = vec + <usize>i * BIO_SIZE;
+    const devidx = load<u32>(bio, BI_DEV);
+    const dev = dev_addr(devidx);
+    spin_lock(dev + D_Q_LOCK);
+    if ((load<u32>(bio, BI_FLAGS) & BIO_QUEUED) != 0) {
       q_unlink(dev, bio);
-      store<u32>(bio, 0, BI_NEXT);
-      if (dropped_tail != 0) store<u32>(dropped_tail, <u32>bio, BI_NEXT);
-      else dropped = bio;
-      dropped_tail = bio;
+      store<u32>(bio, load<u32>(dev, D_CXL_HEAD), BI_NEXT);
+      store<u32>(dev, <u32>bio, D_CXL_HEAD);
+      kick |= <u64>1 << devidx;
+      taken++;
+    } else if ((load<u32>(dev, D_FLAGS) & DEVF_ABORTABLE) != 0) {
+      kick |= <u64>1 << devidx; // maybe in its device queue: let the device abort it
     }
-    bio = next;
+    spin_unlock(dev + D_Q_LOCK);
   }
-  spin_unlock(dev + D_Q_LOCK);
-  return dropped != 0 ? cancel_chain(cpu, dev, dropped) : 0;
+  while (kick != 0) {
+    const d = <u32>ctz(kick);
+    kick &= kick - 1;
+    blk_cancel_kick(d);
+  }
+  return taken;
 }
 
-/** A cancel asked for a request whose bios sit on this device: make it scan. */
+/**
+ * Device thread, on a cancel kick: complete -ECANCELED the bios cancels took
+ * out of stage 1 (the device's cancelled list). Returns how many.
+ */
+export function blk_reap_cancelled(cpu: u32, devidx: u32): u32 {
+  if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS)) return 0;
+  const dev = dev_addr(devidx);
+  spin_lock(dev + D_Q_LOCK);
+  const first = <usize>load<u32>(dev, D_CXL_HEAD);
+  store<u32>(dev, 0, D_CXL_HEAD);
+  spin_unlock(dev + D_Q_LOCK);
+  return first != 0 ? cancel_chain(cpu, dev, first) : 0;
+}
+
+/** A cancel asked for a request whose bios sit on this device: make its thread look. */
 export function blk_cancel_kick(devidx: u32): void {
   if (devidx >= MAX_DEVS) return;
   const dev = dev_addr(devidx);
   if (atomic.load<u32>(dev + D_TYPE) == DT_NONE) return;
-  // Only the first cancel since the device's last scan rings; pairs with the
-  // device thread's xchg of cancel_pending to 0 before it scans.
+  // Only the first cancel since the device last looked rings; pairs with the
+  // device thread's xchg of cancel_pending to 0 before it looks.
   if (atomic.add<u32>(dev + D_CANCEL_PENDING, 1) == 0) device_kick(dev);
 }
 
@@ -208,35 +267,11 @@ export function dev_complete(cpu: u32, bio: usize, status: i32, done: u32): void
   bio_endio(cpu, bio, status, done);
 }
 
-/** Result of a request from its bios (the prefix rule in the header comment). */
-function bios_result(req: usize): i64 {
-  const n = load<u32>(req, KI_NBIO);
-  const vec = <usize>load<u32>(req, KI_BIOVEC);
-  let total: i64 = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    const b = vec + <usize>i * BIO_SIZE;
-    const done = load<u32>(b, BI_DONE);
-    total += <i64>done;
-    if (done < load<u32>(b, BI_LEN) || load<i32>(b, BI_STATUS) != 0) {
-      if (total > 0) return total;
-      for (let j: u32 = i; j < n; j++) {
-        const st = load<i32>(vec + <usize>j * BIO_SIZE, BI_STATUS);
-        if (st != 0) return <i64>st;
-      }
-      return 0;
-    }
-  }
-  return total;
-}
-
-/** A bio is done. The last bio of a request completes the request. */
+/** A bio is done: record its result and call its submitter's end_io. */
 export function bio_endio(cpu: u32, bio: usize, status: i32, done: u32): void {
   store<u32>(bio, done, BI_DONE);
   store<i32>(bio, status, BI_STATUS);
-  const req = <usize>load<u32>(bio, BI_KIOCB);
-  // Release our bio's result; the thread that takes bios_left to 0 reads every
-  // bio's result (acquire) and completes the request.
-  if (atomic.sub<u32>(req + KI_BIOS_LEFT, 1) == 1) aio_complete(cpu, req, bios_result(req), 0);
+  call_indirect<void>(load<u32>(bio, BI_END_IO), cpu, bio);
 }
 
 /** Stats word addresses for the host's reads (u64 each). */

@@ -6,10 +6,11 @@
 import {
   DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_FLAGS, D_SIZE, D_MEDIA, D_SERVICE_US, D_QUEUE_DEPTH,
   D_CPU, D_STATE, D_NAME, D_NAME_MAX, DT_NONE, DT_RAMDISK, DT_NULL, DS_STARTING, DS_READY, H_FD_LOCK,
-} from './layout';
-import { EEXIST, ENOMEM, ENOSPC, EINVAL } from './errno';
-import { spin_lock, spin_unlock } from './barrier';
-import { kmalloc_pages } from './heap';
+  D_REMAP, D_CHUNK, D_NMEMB, D_MEMB, MAX_MEMB,
+} from '../include/layout';
+import { EEXIST, ENOMEM, ENOSPC, EINVAL } from '../include/errno';
+import { spin_lock, spin_unlock } from '../include/barrier';
+import { kmalloc_pages } from '../lib/heap';
 
 @inline function dev_entry(i: u32): usize {
   return DEV_OFF + <usize>i * DEV_SIZE;
@@ -30,7 +31,18 @@ function name_eq(d: usize, name: usize, len: u32): bool {
  * -EEXIST (name taken), -ENOSPC (table full), -ENOMEM (no room for the media).
  */
 export function device_create(type: u32, size: u32, service_us: u32, depth: u32, flags: u32, name: usize, len: u32): i32 {
-  if (len == 0 || len >= D_NAME_MAX || depth == 0) return -EINVAL;
+  if (type != DT_RAMDISK && type != DT_NULL) return -EINVAL;
+  return device_add(type, <u64>size, service_us, depth, flags, name, len, 0, 0, 0, 0);
+}
+
+/**
+ * Add a device: a leaf (ramdisk, null), or a stacked one (drivers/md) with its
+ * remap op, chunk size and `nmemb` member indices (u8 each at `memb`), all
+ * written before the entry is published.
+ */
+export function device_add(type: u32, size: u64, service_us: u32, depth: u32, flags: u32, name: usize, len: u32,
+  remap: u32, chunk: u32, memb: usize, nmemb: u32): i32 {
+  if (len == 0 || len >= D_NAME_MAX || depth == 0 || nmemb > MAX_MEMB) return -EINVAL;
   spin_lock(H_FD_LOCK);
   let free: i32 = -1;
   for (let i: u32 = 0; i < MAX_DEVS; i++) {
@@ -51,7 +63,7 @@ export function device_create(type: u32, size: u32, service_us: u32, depth: u32,
   const d = dev_entry(<u32>free);
   let media: usize = 0;
   if (type == DT_RAMDISK && size > 0) {
-    media = kmalloc_pages(size);
+    media = kmalloc_pages(<u32>size);
     if (media == 0) {
       spin_unlock(H_FD_LOCK);
       return -ENOMEM;
@@ -59,13 +71,17 @@ export function device_create(type: u32, size: u32, service_us: u32, depth: u32,
   }
   memory.fill(d, 0, DEV_SIZE);
   store<u32>(d, flags, D_FLAGS);
-  store<u64>(d, <u64>size, D_SIZE);
+  store<u64>(d, size, D_SIZE);
+  store<u32>(d, remap, D_REMAP);
+  store<u32>(d, chunk, D_CHUNK);
+  store<u32>(d, nmemb, D_NMEMB);
+  for (let i: u32 = 0; i < nmemb; i++) store<u8>(d + D_MEMB + i, load<u8>(memb + i));
   store<u32>(d, <u32>media, D_MEDIA);
   store<u32>(d, service_us, D_SERVICE_US);
   store<u32>(d, depth, D_QUEUE_DEPTH);
   store<u32>(d, 0xffffffff, D_CPU);
-  // A null device has no thread: it is ready as soon as it exists.
-  store<u32>(d, type == DT_NULL ? DS_READY : DS_STARTING, D_STATE);
+  // A null or stacked device has no thread: it is ready as soon as it exists.
+  store<u32>(d, type == DT_RAMDISK ? DS_STARTING : DS_READY, D_STATE);
   memory.copy(d + D_NAME, name, len);
   // Release: the entry before its type; pairs with the loads in blk/open.
   atomic.store<u32>(d + D_TYPE, type);

@@ -26,20 +26,21 @@ import {
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
-} from './layout';
-import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from './errno';
-import { hi32, lo32, mutex_lock_contended } from './barrier';
-import { kmalloc, kfree, kmalloc_pages, user_heap_init } from './heap';
+} from '../include/layout';
+import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
+import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
+import { kmalloc, kfree, kmalloc_pages, user_heap_init } from '../lib/heap';
 import { ctx_get_on, ctx_put_on, ctx_addr } from './ctxtab';
-import { tag_alloc, tag_free } from './tags';
+import { tag_alloc, tag_free } from '../lib/tags';
 import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
   list_cancel,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
-import { pcpu_of } from './tags';
-import { bio_init, blk_submit, dev_addr } from './blk';
+import { pcpu_of } from '../lib/tags';
+import { dev_addr } from '../block/blk';
+import { blkdev_rw_submit, blkdev_fsync_submit } from './block_dev';
 import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
 
 @inline export function scratch(cpu: u32): usize {
@@ -102,59 +103,6 @@ function take_segments(req: usize, rec: usize, segbase: usize): bool {
   return true;
 }
 
-/** Reads and writes on a block device: one bio per segment, over the range that fits the device. */
-function blk_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool, pos: u64, nbytes: u32): void {
-  const d = dev_addr(devidx);
-  if (atomic.load<u32>(d + D_TYPE) == DT_NULL) {
-    // Completes without transferring data: a bounce block would hand the caller
-    // whatever it held before (another request's bytes), so it goes now.
-    const b = load<u32>(req, KI_BOUNCE);
-    if (b != 0) {
-      kfree(b, load<u32>(req, KI_BOUNCE_SIZE));
-      store<u32>(req, 0, KI_BOUNCE);
-    }
-    aio_complete(cpu, req, <i64>nbytes, 0);
-    return;
-  }
-  const size = load<u64>(d, D_SIZE);
-  if (nbytes == 0) { aio_complete(cpu, req, 0, 0); return; }
-  if (pos >= size) { aio_complete(cpu, req, write ? -ENOSPC : 0, 0); return; }
-  const eff: u32 = <u64>nbytes < size - pos ? nbytes : <u32>(size - pos);
-  const nseg = load<u32>(req, KI_NSEG);
-  const segs = <usize>load<u32>(req, KI_SEGS);
-  let nbio: u32 = 0;
-  let acc: u32 = 0;
-  for (let i: u32 = 0; i < nseg && acc < eff; i++) {
-    const len = load<u32>(segs + <usize>i * SEG_SIZE, SEG_LEN);
-    if (len == 0) continue;
-    acc += len;
-    nbio++;
-  }
-  const vec = nbio == 1 ? req + KI_BIO_INLINE : kmalloc(nbio * BIO_SIZE);
-  if (vec == 0) { aio_complete(cpu, req, -ENOMEM, 0); return; }
-  store<u32>(req, nbio, KI_NBIO);
-  store<u32>(req, <u32>vec, KI_BIOVEC);
-  store<u32>(req, nbio, KI_BIOS_LEFT);
-  atomic.store<u32>(req + KI_DEV, devidx);
-  let p = pos;
-  let left = eff;
-  let b: u32 = 0;
-  for (let i: u32 = 0; i < nseg && left > 0; i++) {
-    const s = segs + <usize>i * SEG_SIZE;
-    const len = load<u32>(s, SEG_LEN);
-    if (len == 0) continue;
-    const l = len < left ? len : left;
-    bio_init(vec + <usize>b * BIO_SIZE, req, ki_cw(req), write ? BIO_WRITE : BIO_READ, devidx, p,
-      load<u32>(s, SEG_KIND), load<u32>(s, SEG_REF), load<u32>(s, SEG_OFF), l);
-    p += <u64>l;
-    left -= l;
-    b++;
-  }
-  // The request cannot complete before its last bio is queued; after that it
-  // may be gone, so nothing below touches it.
-  for (let k: u32 = 0; k < nbio; k++) blk_submit(vec + <usize>k * BIO_SIZE);
-}
-
 /** Hand a live request to its driver. It may complete before this returns. */
 function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u64, nbytes: u32, rwf: u32, events: u32): void {
   const nowait = (rwf & RWF_NOWAIT) != 0;
@@ -179,20 +127,10 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
       return;
     }
     if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
-      if (atomic.load<u32>(dev_addr(obj) + D_TYPE) != DT_RAMDISK) {
-        aio_complete(cpu, req, 0, 0);
-        return;
-      }
-      const bio = req + KI_BIO_INLINE;
-      store<u32>(req, 1, KI_NBIO);
-      store<u32>(req, <u32>bio, KI_BIOVEC);
-      store<u32>(req, 1, KI_BIOS_LEFT);
-      atomic.store<u32>(req + KI_DEV, obj);
-      bio_init(bio, req, ki_cw(req), BIO_FLUSH, obj, 0, 0, 0, 0, 0);
-      blk_submit(bio);
+      blkdev_fsync_submit(cpu, req, obj);
       return;
     }
-    blk_rw_submit(cpu, req, obj, write, pos, nbytes);
+    blkdev_rw_submit(cpu, req, obj, write, pos, nbytes);
     return;
   }
   if (write) pipe_write_submit(cpu, req, obj, nbytes, nowait);

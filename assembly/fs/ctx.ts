@@ -20,11 +20,11 @@ import {
   CX_LIST_HEAD, CX_LIST_TAIL, CX_ID_BASE, CX_WAKE, CX_DYING_WAKE, CTX_FREE, CTX_SETUP, CTX_LIVE,
   CTX_DYING, RING_HDR_SIZE, IO_EVENT_SIZE, PC_SLOTS, KIOCBS_PER_PAGE, KIOCBS_PER_PAGE_SHIFT,
   ID_PAGES, IDMAP_OFF, KI_DATA, KI_LIST_NEXT, KIOCB_FREE, KEY_ID_BITS, SIDE_SIZE, PC_INFLIGHT,
-} from './layout';
-import { EINVAL, EAGAIN, ENOMEM } from './errno';
-import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
-import { kzalloc, kfree } from './heap';
-import { tags_init, pcpu_of } from './tags';
+} from '../include/layout';
+import { EINVAL, EAGAIN, ENOMEM } from '../include/errno';
+import { pack, hi32, lo32, spin_lock, spin_unlock } from '../include/barrier';
+import { kzalloc, kfree } from '../lib/heap';
+import { tags_init, pcpu_of } from '../lib/tags';
 import { ring_init, ring_free_bounces, ring_pending } from './ring';
 import { ctx_addr, ctx_get, ctx_put, ctx_users_all } from './ctxtab';
 import { kiocb_lookup, kiocb_cancel, lookup_is_list, ki_cw, cw_lookup } from './kiocb';

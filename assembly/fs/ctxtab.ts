@@ -10,8 +10,8 @@
 import {
   CTX_OFF, CTX_SIZE, MAX_CTX, MAX_CTX_SHIFT, CX_STATE_GEN, CX_USERS, CX_DYING_WAKE, CTX_LIVE, CTX_DYING,
   CPUREF_OFF, H_NCPUS,
-} from './layout';
-import { pack, lo32 } from './barrier';
+} from '../include/layout';
+import { pack, lo32 } from '../include/barrier';
 
 @inline export function ctx_addr(slot: u32): usize {
   return CTX_OFF + <usize>slot * CTX_SIZE;

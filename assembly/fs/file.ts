@@ -11,12 +11,11 @@
  * on the file's next life. open/close/pipe serialise on H_FD_LOCK (rare paths).
  */
 import {
-  FILE_OFF, FILE_SIZE, MAX_FILES, FD_OFF, MAX_FDS, FD_FIRST, H_FD_LOCK, F_REFGEN, F_TYPE,
+  FILE_OFF, FILE_SIZE, MAX_FILES, FD_OFF, MAX_FDS, FD_FIRST, H_FD_LOCK, F_REFGEN, F_TYPE, F_RELEASE,
   F_MODE, F_OBJ, F_POS, FT_NONE, FT_PIPE_R, FT_PIPE_W,
-} from './layout';
-import { EBADF, EMFILE, ENFILE } from './errno';
-import { pack, hi32, lo32, spin_lock, spin_unlock } from './barrier';
-import { pipe_release_end } from './pipe';
+} from '../include/layout';
+import { EBADF, EMFILE, ENFILE } from '../include/errno';
+import { pack, hi32, lo32, spin_lock, spin_unlock } from '../include/barrier';
 
 @inline export function file_addr(idx: u32): usize {
   return FILE_OFF + <usize>idx * FILE_SIZE;
@@ -84,13 +83,14 @@ export function fput(fh: u32): void {
 }
 
 function file_release(f: usize): void {
-  const type = load<u32>(f, F_TYPE);
-  if (type == FT_PIPE_R || type == FT_PIPE_W) pipe_release_end(load<u32>(f, F_OBJ), type == FT_PIPE_W);
+  // The file type's release op (f_op->release): a function-table index, or 0.
+  const release = load<u32>(f, F_RELEASE);
+  if (release != 0) call_indirect<void>(release, load<u32>(f, F_OBJ), load<u32>(f, F_TYPE));
   atomic.store<u32>(f + F_TYPE, FT_NONE);
 }
 
 /** Allocate a file with one reference. Caller holds H_FD_LOCK. Index, or -ENFILE. */
-function file_alloc(type: u32, mode: u32, obj: u32): i32 {
+function file_alloc(type: u32, mode: u32, obj: u32, release: u32): i32 {
   for (let i: u32 = 0; i < MAX_FILES; i++) {
     const f = file_addr(i);
     if (atomic.load<u32>(f + F_TYPE) != FT_NONE) continue;
@@ -99,6 +99,7 @@ function file_alloc(type: u32, mode: u32, obj: u32): i32 {
     store<u32>(f, type, F_TYPE);
     store<u32>(f, mode, F_MODE);
     store<u32>(f, obj, F_OBJ);
+    store<u32>(f, release, F_RELEASE);
     store<u64>(f, 0, F_POS);
     // Release: fields before the reference that makes the file reachable.
     atomic.store<u64>(f + F_REFGEN, pack(hi32(rg), 1));
@@ -125,7 +126,7 @@ export function file_open(type: u32, mode: u32, obj: u32): i32 {
     spin_unlock(H_FD_LOCK);
     return fd;
   }
-  const idx = file_alloc(type, mode, obj);
+  const idx = file_alloc(type, mode, obj, 0);
   if (idx < 0) {
     spin_unlock(H_FD_LOCK);
     return idx;
@@ -136,15 +137,15 @@ export function file_open(type: u32, mode: u32, obj: u32): i32 {
 }
 
 /** Open both ends of a pipe: fds written to out[0], out[1]. 0, or -errno. */
-export function file_open_pair(obj: u32, out: usize, rtype: u32, wtype: u32, rmode: u32, wmode: u32): i32 {
+export function file_open_pair(obj: u32, out: usize, rtype: u32, wtype: u32, rmode: u32, wmode: u32, release: u32): i32 {
   spin_lock(H_FD_LOCK);
   const rfd = fd_alloc();
   if (rfd < 0) { spin_unlock(H_FD_LOCK); return rfd; }
-  const ridx = file_alloc(rtype, rmode, obj);
+  const ridx = file_alloc(rtype, rmode, obj, release);
   if (ridx < 0) { spin_unlock(H_FD_LOCK); return ridx; }
   atomic.store<u32>(FD_OFF + (<usize>rfd << 2), fd_entry(<u32>ridx));
   const wfd = fd_alloc();
-  const widx = wfd < 0 ? -1 : file_alloc(wtype, wmode, obj);
+  const widx = wfd < 0 ? -1 : file_alloc(wtype, wmode, obj, release);
   if (wfd < 0 || widx < 0) {
     atomic.store<u32>(FD_OFF + (<usize>rfd << 2), 0);
     spin_unlock(H_FD_LOCK);

@@ -64,19 +64,17 @@ import {
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE, NO_DEV,
   CX_NR, CX_ID_BASE, KPAGE_OFF, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
-  CB_PIPE, KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
+  KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE,
-} from './layout';
-import { EINVAL, EINPROGRESS } from './errno';
-import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from './barrier';
-import { kmalloc, kfree } from './heap';
-import { tag_free, pcpu_of } from './tags';
+} from '../include/layout';
+import { EINVAL, EINPROGRESS } from '../include/errno';
+import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
+import { kmalloc, kfree } from '../lib/heap';
+import { tag_free, pcpu_of } from '../lib/tags';
 import { ring_publish } from './ring';
 import { ctx_addr } from './ctxtab';
 import { fput } from './file';
-import { blk_cancel_kick } from './blk';
-import { pipe_cancel_cb } from './pipe';
 
 @inline function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;
@@ -187,8 +185,10 @@ export function kiocb_get(ctx: usize, local: u32): usize {
  * was reused: under its own lock, a callback acts only if the generation
  * still matches.
  */
-function run_cancel_cb(cb: u32, req: usize, gen: u32): void {
-  if (cb == CB_PIPE) pipe_cancel_cb(req, gen);
+@inline function run_cancel_cb(cb: u32, req: usize, gen: u32): void {
+  // The driver's ki_cancel: `cb` is its function's index in the module's table
+  // (drivers pass `their_cancel_fn.index`), as fs/aio.c calls req->ki_cancel(req).
+  call_indirect<void>(cb, req, gen);
 }
 
 /**
@@ -215,12 +215,6 @@ export function kiocb_cancel(req: usize, cw: usize, gen: u32): i32 {
     // Release: the callback's effects before CANCELLED; pairs with completion's
     // atomic load spinning on CANCELLING.
     atomic.store<u64>(cw, pack(gen, KIOCB_CANCELLED));
-  }
-  // S6: the queue's check runs on marks, not only at dequeue. Reading KI_DEV of
-  // a request that completed meanwhile only costs a spurious scan.
-  if ((load<u32>(H_FLAGS) & FLAG_MARK_ONLY) == 0) {
-    const dev = atomic.load<u32>(req + KI_DEV);
-    if (dev != NO_DEV) blk_cancel_kick(dev);
   }
   return -EINPROGRESS;
 }

@@ -3,7 +3,7 @@
  *
  * A read on an empty pipe may wait forever, so no queue will ever look at its
  * cancel mark. Instead it waits on the pipe's read queue and registers a
- * cancel callback (CB_PIPE). The callback, run by io_cancel, moves the waiter
+ * cancel callback (pipe_cancel_cb). The callback, run by io_cancel, moves the waiter
  * from its wait queue to the pipe's cancelled queue and queues the pipe for
  * the kworker, which completes it -ECANCELED. The callback never completes the
  * request itself, and a cancelled read has consumed nothing.
@@ -23,15 +23,15 @@ import {
   PIPE_OFF, PIPE_SIZE, MAX_PIPES, P_STATE, P_LOCK, P_BUF, P_CAP, P_RPOS, P_WPOS, P_READERS,
   P_WRITERS, P_RQ, P_WQ, P_PQ, P_CQ, P_QUEUED, P_KW_NEXT, PIPE_CAP_DEFAULT, PS_FREE, PS_LIVE,
   WQ_NONE, WQ_READ, WQ_WRITE, WQ_POLL, WQ_CANCELLED, KI_WQ_NEXT, KI_WQ_PREV, KI_WQ_WHICH,
-  KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING, CB_PIPE,
+  KI_PRIVATE, KI_DONE, KI_NBYTES, KI_OPCODE, H_KW_WORK, H_KW_DOORBELL, H_KW_WAITING,
   IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, P_WAKE_RD, P_WAKE_WR, KI_POS, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM,
   KW_REC_SIZE, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, H_FLAGS, FLAG_FI_LATE_CANCEL_FN,
-} from './layout';
-import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from './errno';
-import { hi32, lo32, spin_lock, spin_unlock } from './barrier';
-import { kmalloc, kfree } from './heap';
+} from '../include/layout';
+import { ECANCELED, EAGAIN, EPIPE, ENOMEM, ENFILE } from '../include/errno';
+import { hi32, lo32, spin_lock, spin_unlock } from '../include/barrier';
+import { kmalloc, kfree } from '../lib/heap';
 import { aio_complete, kiocb_set_cancel_fn, ki_cw } from './kiocb';
-import { req_copy, req_has_sab } from './uio';
+import { req_copy, req_has_sab } from '../lib/uio';
 import { file_open_pair } from './file';
 
 @inline export function pipe_addr(idx: u32): usize {
@@ -119,7 +119,7 @@ export function pipe_create(out: usize): i32 {
   store<u32>(p, 0, P_WAKE_RD);
   store<u32>(p, 0, P_WAKE_WR);
   spin_unlock(p + P_LOCK);
-  const r = file_open_pair(idx, out, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE);
+  const r = file_open_pair(idx, out, FT_PIPE_R, FT_PIPE_W, FMODE_READ, FMODE_WRITE, pipe_file_release.index);
   if (r < 0) {
     spin_lock(p + P_LOCK);
     atomic.store<u32>(p + P_STATE, PS_FREE);
@@ -130,6 +130,11 @@ export function pipe_create(out: usize): i32 {
 }
 
 /** The last reference to one end went away (file release). */
+/** The pipe files' release op (F_RELEASE): the last fput of an end. */
+function pipe_file_release(idx: u32, type: u32): void {
+  pipe_release_end(idx, type == FT_PIPE_W);
+}
+
 export function pipe_release_end(idx: u32, write_end: bool): void {
   const p = pipe_addr(idx);
   spin_lock(p + P_LOCK);
@@ -257,7 +262,7 @@ export function pipe_read_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, no
   spin_unlock(p + P_LOCK);
   if (kick) pipe_queue_work(idx);
   fi_late_cancel_fn(req);
-  kiocb_set_cancel_fn(req, gen, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, pipe_cancel_cb.index);
 }
 
 export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, nowait: bool): void {
@@ -288,7 +293,7 @@ export function pipe_write_submit(cpu: u32, req: usize, idx: u32, nbytes: u32, n
   const kick = done > 0 && (wq_head(p, P_RQ) != 0 || wq_head(p, P_PQ) != 0);
   spin_unlock(p + P_LOCK);
   if (kick) pipe_queue_work(idx);
-  kiocb_set_cancel_fn(req, gen, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, pipe_cancel_cb.index);
 }
 
 /** IOCB_CMD_POLL on a pipe end: completes with the ready mask (S9 waiter when not ready). */
@@ -309,11 +314,11 @@ export function pipe_poll_submit(cpu: u32, req: usize, idx: u32, write_end: bool
   store<u64>(req, <u64>load<u32>(p + (write_end ? P_WAKE_WR : P_WAKE_RD)), KI_POS); // the wake count it waits past
   wq_add(p, P_PQ, req, WQ_POLL);
   spin_unlock(p + P_LOCK);
-  kiocb_set_cancel_fn(req, gen, CB_PIPE);
+  kiocb_set_cancel_fn(req, gen, pipe_cancel_cb.index);
 }
 
 /**
- * CB_PIPE, run by kiocb_cancel (state CANCELLING) or by set_cancel_fn when the
+ * The pipe's ki_cancel, run by kiocb_cancel (state CANCELLING) or by set_cancel_fn when the
  * cancel came first, for the request of generation `gen`. Dequeues the waiter
  * if it is still waiting; if the kworker already took it, the request
  * completes with what it got. A callback run at once by set_cancel_fn can be

@@ -42,10 +42,10 @@ import {
   PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, SIDE_SIZE,
   SIDE_BOUNCE, SIDE_COOKIE, STAGE_REC_SIZE, COOKIE_NONE, COOKIE_BITS, COOKIE_INDEX_MASK, COOKIE_CPU_SHIFT,
   COOKIE_SPACE, H_ORPHANS, CPU_OFF, CPU_SIZE, CPU_EPOCH, CPU_ORPHANS,
-} from './layout';
-import { pcpu_of } from './tags';
-import { kfree } from './heap';
-import { mutex_trylock, mutex_unlock } from './barrier';
+} from '../include/layout';
+import { pcpu_of } from '../lib/tags';
+import { kfree } from '../lib/heap';
+import { mutex_trylock, mutex_unlock } from '../include/barrier';
 
 @inline function ring_of(ctx: usize): usize {
   return <usize>load<u32>(ctx, CX_RING);

@@ -2,10 +2,10 @@
  * Read-only views for tests, the stress tool and io_destroy's bookkeeping.
  * None of these is on a hot path.
  */
-import { H_NCPUS, MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED } from './layout';
-import { EINVAL } from './errno';
+import { H_NCPUS, MAX_CTX, MAX_CPUS, CX_NR, CX_RING_NR, CX_BATCH, CX_CACHE_SIZE, CX_ID_BASE, CX_COMPLETED } from '../include/layout';
+import { EINVAL } from '../include/errno';
 import { ctx_get, ctx_put } from './ctxtab';
-import { tags_count_free, tags_cached, tag_alloc, tag_free } from './tags';
+import { tags_count_free, tags_cached, tag_alloc, tag_free } from '../lib/tags';
 import { reqs_count, ring_pending } from './ring';
 import { kiocb_lookup, ki_cw } from './kiocb';
 import { ctx_inflight } from './ctx';

@@ -19,6 +19,7 @@
  *
  *   0            HDR_OFF     +-------------------------------+
  *                            | header: magic, version, knobs |  4 KiB
+ *   RODATA_OFF (3 KiB)       |   ... read-only data (ops)    |  the last 1 KiB of it
  *   CPU_OFF                  +-------------------------------+
  *                            | cpu table   MAX_CPUS x 64 B   |
  *   CTX_OFF                  +-------------------------------+
@@ -88,6 +89,15 @@ export const UIO_MAXIOV: u32 = 1024;
 //  64  kmalloc free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const HDR_OFF: u32 = 0;
 export const HDR_SIZE: u32 = PAGE_SIZE;
+// Read-only data: the module's static Function objects, which carry the
+// function-table indices of the ops tables' functions (a driver's cancel
+// callback, a bio's end_io, a file's release, a stacked device's remap). The
+// compiler places them at --memoryBase (asconfig.json); they are the module's
+// only data segments (scripts/check-wasm.mjs rejects any other), never
+// written by code, and every instantiation writes the same bytes, so a thread
+// that instantiates late rewrites nothing another thread can see change.
+export const RODATA_OFF: u32 = 3072;
+export const RODATA_END: u32 = HDR_SIZE;
 export const H_MAGIC: u32 = 0; //       W: kernel_init.                 A: plain, before any other thread exists
 export const H_VERSION: u32 = 4; //     W: kernel_init.                 A: plain
 export const H_MEM_BYTES: u32 = 8; //   W: kernel_init.                 A: plain
@@ -347,8 +357,10 @@ export const KI_INLINE_SEGS: u32 = 4;
 export const KI_BIO_INLINE: u32 = 192;
 export const NO_DEV: u32 = 0xffffffff;
 
-// ki_cancel states (low half). See the state table at the top of assembly/kiocb.ts.
-export const KIOCB_CANCELLABLE: u32 = 0; // live, no callback (1..0xfffffffc: live, that callback id)
+// ki_cancel states (low half). See the state table at the top of assembly/fs/kiocb.ts.
+// Between CANCELLABLE and FREE: live, with a driver cancel callback registered;
+// the value is the callback's function-table index (see RODATA_OFF).
+export const KIOCB_CANCELLABLE: u32 = 0; // live, no callback
 export const KIOCB_FREE: u32 = 0xfffffffd; // not live: never submitted, or completed and freed
 export const KIOCB_CANCELLING: u32 = 0xfffffffe; // a callback is running
 export const KIOCB_CANCELLED: u32 = 0xffffffff; // cancel requested (callback done), or completion decided
@@ -358,8 +370,6 @@ export const KIOCB_GEN_MASK: u32 = 0x3fffffff; // generations wrap in 30 bits (a
 export const KEY_ID_BITS: u32 = 23;
 export const KEY_ID_MASK: u32 = (1 << KEY_ID_BITS) - 1;
 
-// Driver cancel callback ids (kiocb_set_cancel_fn)
-export const CB_PIPE: u32 = 1; // waiter on a pipe wait queue (read, write or poll)
 
 // Segment (one contiguous piece of user memory): 16 B
 //   0 kind  4 ref (MEM address or SAB registry id)  8 off  12 len
@@ -376,7 +386,7 @@ export const BUF_SAB: u32 = 2; // a SharedArrayBuffer registered with the device
 //
 //   0 next  4 prev (stage-1 queue links, under q_lock)  8 cancel (address of the
 //   kiocb's ki_cancel word, or 0: not cancellable)  12 kiocb  16 op  20 dev
-//  24 pos u64  32 kind  36 ref  40 off  44 len  48 done  52 status  56 flags
+//  24 pos u64  32 kind  36 ref  40 off  44 len  48 done  52 status  56 flags  60 end_io
 export const BIO_SIZE: u32 = 64;
 export const BI_NEXT: u32 = 0;
 export const BI_PREV: u32 = 4;
@@ -391,7 +401,12 @@ export const BI_OFF: u32 = 40;
 export const BI_LEN: u32 = 44;
 export const BI_DONE: u32 = 48; //   W: the device thread. A: plain, published by bio_endio's atomic sub
 export const BI_STATUS: u32 = 52; // W: bio_endio. A: plain, published as above
-export const BI_FLAGS: u32 = 56;
+export const BI_FLAGS: u32 = 56; // BIO_QUEUED. W: under the bio's device's q_lock. A: plain, read under it
+// bi_end_io: the function-table index of the `(cpu: u32, bio: usize) => void` that
+// bio_endio calls once BI_DONE and BI_STATUS are set (the submitter's, e.g.
+// fs/block_dev.ts's blkdev_bio_end_io). W: bio_init. A: plain, before blk_submit
+export const BI_END_IO: u32 = 60;
+export const BIO_QUEUED: u32 = 1; // in its device's stage-1 queue (or on its cancelled list)
 export const BIO_READ: u32 = 0;
 export const BIO_WRITE: u32 = 1;
 export const BIO_FLUSH: u32 = 2;
@@ -399,13 +414,17 @@ export const BIO_FLUSH: u32 = 2;
 // ---------------------------------------------------------------------------
 // File table entry (32 B) and fd table (u32: file index + 1, 0 = closed).
 //
-//   0 refgen u64 {gen:32 | refs:32}  8 type  12 mode  16 obj  20 pos u64 (sync read/write)
+//   0 refgen u64 {gen:32 | refs:32}  8 type  12 mode  16 obj  20 release  24 pos u64 (sync read/write)
 export const FILE_OFF: u32 = CTX_OFF + MAX_CTX * CTX_SIZE;
 export const FILE_SIZE: u32 = 32;
 export const F_REFGEN: u32 = 0; // A: 64-bit cmpxchg (fget = inc-not-zero with gen check)
 export const F_TYPE: u32 = 8; //  W: open, before the fd is published. A: plain
 export const F_MODE: u32 = 12;
 export const F_OBJ: u32 = 16; //  device index or pipe index
+// The type's release op (f_op->release): the function-table index of a
+// `(obj: u32, type: u32) => void` run by the last fput, or 0 (none).
+// W: open, before the fd is published. A: plain
+export const F_RELEASE: u32 = 20;
 export const F_POS: u32 = 24; //  u64 file position for k.write/k.read. A: plain, last writer wins (as unlocked f_pos)
 export const FT_NONE: u32 = 0;
 export const FT_BLOCK: u32 = 1;
@@ -421,7 +440,8 @@ export const FD_OFF: u32 = FILE_OFF + MAX_FILES * FILE_SIZE;
 //   0 type  4 flags  8 size u64  16 media  20 service_us  24 queue_depth  28 cpu
 //  32 doorbell  36 cancel_pending  40 paused  44 state  48 q_lock  52 q_head
 //  56 q_tail  60 q_count  64 stats: dispatched, completed, cancelled_queued,
-//  cancelled_device, bytes (u64 each)  104 waiting  108 held  128 name (48 B, UTF-8, NUL padded)
+//  cancelled_device, bytes (u64 each)  104 waiting  108 held  112 remap  116 nmemb
+//  120 chunk  124 cancelled list  128 name (48 B, UTF-8, NUL padded)  176 members (u8 each)
 export const DEV_OFF: u32 = FD_OFF + MAX_FDS * 4;
 export const DEV_SIZE: u32 = 256;
 export const D_TYPE: u32 = 0; //    W: device_create. A: atomic store last (publishes the entry)
@@ -449,11 +469,26 @@ export const D_WAITING: u32 = 104; // W: device thread around its sleep. A: atom
 // timing): it keeps taking requests into its queue and keeps aborting, but the
 // request it executes does not finish and none starts. W: hold/release. A: atomic store; device thread loads
 export const D_HELD: u32 = 108;
+// Stacked devices (drivers/md): the driver's remap op, the function-table index
+// of a `(bio: usize) => u32` that moves a bio one level down (BI_DEV to a member,
+// BI_POS into it), clips BI_LEN at the member's (or chunk's) boundary and
+// returns the new length; 0 for a device with a queue of its own (a leaf).
+// W: the driver's create, before D_TYPE is published. A: plain
+export const D_REMAP: u32 = 112;
+export const D_NMEMB: u32 = 116; //  members of a stacked device. W: create. A: plain
+export const D_CHUNK: u32 = 120; //  stripe chunk bytes (striped). W: create. A: plain
+// Bios a cancel took out of stage 1, linked by BI_NEXT, for the device thread
+// to complete -ECANCELED (blk_reap_cancelled). W/A: under q_lock
+export const D_CXL_HEAD: u32 = 124;
+export const D_MEMB: u32 = 176; //   member device indices, u8 each. W: create. A: plain
+export const MAX_MEMB: u32 = 32;
 export const D_NAME: u32 = 128;
 export const D_NAME_MAX: u32 = 48;
 export const DT_NONE: u32 = 0;
 export const DT_RAMDISK: u32 = 1;
 export const DT_NULL: u32 = 2;
+export const DT_LINEAR: u32 = 3; //  drivers/md/linear.ts (dm-linear): members concatenated
+export const DT_STRIPED: u32 = 4; // drivers/md/raid0.ts (dm-stripe, RAID0): chunks round-robin
 export const DEVF_ABORTABLE: u32 = 1;
 export const DS_STARTING: u32 = 0;
 export const DS_READY: u32 = 1;

@@ -16,11 +16,11 @@ import {
   CPU_OFF, CPU_SIZE, CPU_OWNER, CPU_DEFER, CPU_STAGED, CPU_ONLINE, CPU_RECLAIMING, CPU_KIND_SHIFT,
   H_NCPUS, MAX_CTX, CX_STATE_GEN, SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_STAGE, CPU_EPOCH, CPU_ORPHANS,
   H_ORPHANS, COOKIE_SPACE,
-} from './layout';
-import { hi32, lo32, pack } from './barrier';
-import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from './ctxtab';
-import { tags_drain_cpu } from './tags';
-import { reqs_drain_cpu, ring_publish_staged } from './ring';
+} from '../include/layout';
+import { hi32, lo32, pack } from '../include/barrier';
+import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '../fs/ctxtab';
+import { tags_drain_cpu } from '../lib/tags';
+import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
 
 @inline export function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;

@@ -17,8 +17,8 @@
 import {
   H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE, H_UFREELISTS, H_ULIVE, H_USTART,
   ULIVE_SHIFT,
-} from './layout';
-import { pack, hi32, lo32 } from './barrier';
+} from '../include/layout';
+import { pack, hi32, lo32 } from '../include/barrier';
 
 @inline function size_class(size: u32): u32 {
   if (size <= (1 << KMALLOC_MIN_SHIFT)) return KMALLOC_MIN_SHIFT;

@@ -31,8 +31,8 @@
 import {
   CX_NR, CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_TAG_HEAD,
   PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS,
-} from './layout';
-import { pack, hi32, lo32, cpu_relax } from './barrier';
+} from '../include/layout';
+import { pack, hi32, lo32, cpu_relax } from '../include/barrier';
 
 @inline export function pcpu_of(ctx: usize, cpu: u32): usize {
   return <usize>load<u32>(ctx, CX_PCPU) + <usize>(cpu * load<u32>(ctx, CX_PCPU_STRIDE));

@@ -5,7 +5,7 @@
  * the two: requests on pipes whose user buffers are not in this memory get a
  * bounce block at submit (src/buffers.ts).
  */
-import { KI_BOUNCE, KI_SEGS, KI_NSEG, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN, BUF_SAB } from './layout';
+import { KI_BOUNCE, KI_SEGS, KI_NSEG, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN, BUF_SAB } from '../include/layout';
 
 /** True if some segment is a registered SharedArrayBuffer (filled by the host, not here). */
 export function req_has_sab(req: usize): bool {

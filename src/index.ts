@@ -10,7 +10,7 @@ export { Kernel } from './kernel';
 export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat, KernelStats } from './kernel';
 export { IOCB_CMD } from './aio';
 export { AioContext } from './promises';
-export type { IoOptions } from './promises';
+export type { IoOptions, EventsOptions } from './promises';
 export type { Iocb, IoEvent } from './aio';
 export type { KernelHandle } from './core';
 export type { KernelSnapshot, CpuSnapshot, ContextSnapshot, DeviceSnapshot } from './snapshot';

@@ -32,7 +32,7 @@ export interface ContextSnapshot {
   inflight: number;
   /** Completed events in the ring, not yet reaped: the ring's fill. */
   ringEvents: number;
-  /** Tags (kiocb ids) in the global pool, not counting per-cpu caches. */
+  /** Free tags (kiocb ids), in the pool and in every cpu's cache: nr - freeTags are held by requests in flight. */
   freeTags: number;
   /** Ring slots free for new submissions (reqs_available). */
   freeSlots: number;

@@ -46,8 +46,8 @@ const { values: opt } = parseArgs({
 });
 
 if (opt.help) {
-  console.log('npm run stress -- [--threads 4] [--seconds 10] [--cancel-ratio 0.3] [--lookup tags|list] [--depth 256]\n' +
-    '                     [--contexts 4] [--pipes 4] [--stall-ms 5000] [--seed 1] [--json]');
+  console.log('kaio stress (or npm run stress --) [--threads 4] [--seconds 10] [--cancel-ratio 0.3] [--lookup tags|list] [--depth 256]\n' +
+    '                                    [--contexts 4] [--pipes 4] [--stall-ms 5000] [--seed 1] [--json]');
   process.exit(0);
 }
 

@@ -37,7 +37,7 @@ interface ReapState {
   efault: boolean;
 }
 
-/** This thread's knowledge of one context. */
+/** @internal This thread's knowledge of one context. */
 interface CtxLocal {
   id: number;
   slot: number;
@@ -105,6 +105,7 @@ export class Syscalls {
   /** @internal Set once the kernel is shut down or this thread detached: every call fails. */
   protected dead = false;
 
+  /** @internal */
   constructor(core: Core) {
     this.core = core;
     this.buffers = new BufferRegistry(core);

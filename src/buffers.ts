@@ -45,6 +45,7 @@ export function channelName(bootId: number, dev: number): string {
  * Sender side, one per thread: gives each SharedArrayBuffer an id per mover
  * and posts it once. Poster channels also receive other posters' messages, so
  * they are drained on every post.
+ * @internal
  */
 export class BufferRegistry {
   private channels = new Map<number, BroadcastChannel>();
@@ -169,6 +170,7 @@ export class KernelBuffer extends Uint8Array<ArrayBufferLike> {
   /**
    * For io_submit's fast path, in one look: if v is a KernelBuffer of `core`'s
    * kernel lying inside its block, its address (lastLength: its length), else -1.
+   * @internal
    */
   static addrOf(v: object, core: Core): number {
     if (!(#start in v) || (v as KernelBuffer).#core !== core) return -1;

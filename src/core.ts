@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import * as L from '../assembly/include/layout';
 
-/** The kernel's exports (assembly/index.ts). i64 results arrive as bigint. */
+/** @internal The kernel's exports (assembly/index.ts). i64 results arrive as bigint. */
 export interface KaioExports {
   kernel_init(memBytes: number, ncpus: number, flags: number, aioMaxNr: number, bootId: number, possibleCpus: number): number;
   layout_sig(): number;
@@ -61,9 +61,14 @@ export interface KaioExports {
   kworker_complete(cpu: number, req: number, res: bigint): void;
 }
 
-/** What a thread needs to join a kernel. Structured-clonable (postMessage, workerData). */
+/**
+ * What a thread needs to join a kernel. Structured-clonable (postMessage,
+ * workerData); pass it to Kernel.attach() as it came, and treat it as opaque.
+ */
 export interface KernelHandle {
+  /** @internal */
   readonly memory: WebAssembly.Memory;
+  /** @internal */
   readonly module: WebAssembly.Module;
   readonly bootId: number;
   readonly memBytes: number;
@@ -86,6 +91,7 @@ const isSAB = (b: unknown): b is SharedArrayBuffer =>
 /**
  * One thread's view of the kernel. Views are made once: the memory never
  * grows (initial = maximum), so they stay valid.
+ * @internal
  */
 export class Core {
   readonly x: KaioExports;

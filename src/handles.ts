@@ -27,6 +27,7 @@ const LIMIT = L.COOKIE_SPACE - 1; // COOKIE_NONE's index stays unused
 /** Orphans that make io_submit sweep even when it has handles to spare. */
 const ORPHAN_SWEEP = 256;
 
+/** @internal */
 export class Handles {
   /** The iocb object, by index; undefined when the handle is free. */
   iocb: (object | undefined)[] = new Array<object | undefined>(INITIAL).fill(undefined);

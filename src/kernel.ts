@@ -14,6 +14,7 @@ import { AioContext } from './promises';
 import { invalidArg, systemError, shutdownError, outOfRange } from './errno';
 import { waitUntilAsync } from './wait';
 import { KernelBuffer } from './buffers';
+import { takeSnapshot, type KernelSnapshot } from './snapshot';
 
 export interface BootOptions {
   /** System-wide limit on requested events (fs.aio-max-nr). Default 65536. */
@@ -254,6 +255,16 @@ export class Kernel extends Syscalls {
       lateCallbacks: Number(Atomics.load(u64, L.H_ST_LATE_CB >>> 3)),
       cpusOnline: this.core.x.cpus_online(),
     };
+  }
+
+  /**
+   * What the kernel holds now: its cpus, live contexts (in flight, ring fill,
+   * per-cpu tag caches) and devices (bios in each stage). Read-only: it changes
+   * nothing and takes no lock; works on any thread, booted or attached. What
+   * `kaio inspect` prints.
+   */
+  snapshot(): KernelSnapshot {
+    return takeSnapshot(this);
   }
 
   /** A structured-clonable handle: pass it to a worker to share this kernel. */

@@ -3,7 +3,7 @@
  *
  *   const io = k.context();                       // io_setup
  *   const n = await io.read(fd, buf, 0, { signal });
- *   for await (const ev of io.events()) ...       // every completion, as it is reaped
+ *   for await (const ev of io.events({ count: 2 })) ...  // the next 2 completions, as they are reaped
  *   await io.close();                             // cancel what is left, wait, io_destroy
  *
  * What aborting does: the signal calls io_cancel, which asks and returns at
@@ -14,14 +14,27 @@
  * I/O that happened. Other failures reject with a SystemError-shaped error
  * (code, errno, syscall), e.g. `ENOSPC: no space left on device, write`.
  *
+ * Operations are submitted together, in one io_submit, in a microtask after
+ * the call. A signal that aborts before then (or is already aborted) takes
+ * the request out of the queue: it never reaches the kernel (no io_submit, no
+ * io_cancel, no event) and the promise rejects with the AbortError at once.
+ *
  * An AioContext owns its kernel context: do not reap it with io_getevents.
  */
 import * as E from '../assembly/include/errno';
 import { IOCB_CMD, type Iocb, type IoEvent, type Syscalls } from './aio';
-import { abortError, systemError } from './errno';
+import { abortError, invalidArg, systemError } from './errno';
 
 export interface IoOptions {
   signal?: AbortSignal;
+}
+
+/** When AioContext.events() ends, besides the context's close. */
+export interface EventsOptions {
+  /** End (normally, without an error) when this signal aborts. */
+  signal?: AbortSignal;
+  /** End after this many events. */
+  count?: number;
 }
 
 interface Op {
@@ -108,27 +121,45 @@ export class AioContext {
 
   /**
    * Every event this context reaps from now on, as it is reaped (the promise
-   * of its request settles too). Ends when the context is closed.
+   * of its request settles too). Ends after `count` events, when `signal`
+   * aborts, when the loop stops (break, return) or when the context is closed,
+   * whichever comes first; it ends normally (`done`), never with an error.
+   * Events reaped before the call are not replayed.
    */
-  events(): AsyncIterableIterator<IoEvent> {
+  events(options: EventsOptions = {}): AsyncIterableIterator<IoEvent> {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const { signal, count } = options;
+    if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < 0)) {
+      throw invalidArg('options.count', 'a non-negative integer', count);
+    }
     const buffered: Array<IoEvent | null> = [];
+    let left = count ?? Infinity;
+    let ended = false;
     let wake: (() => void) | undefined;
     const listener = (ev: IoEvent | null) => {
       buffered.push(ev);
       wake?.();
     };
+    const onAbort = () => listener(null);
     this.#listeners.add(listener);
+    signal?.addEventListener('abort', onAbort, { once: true });
     const done = (): IteratorResult<IoEvent> => {
+      ended = true;
       this.#listeners.delete(listener);
+      signal?.removeEventListener('abort', onAbort);
+      buffered.length = 0;
       return { value: undefined, done: true };
     };
-    if (this.#closed) listener(null);
+    if (this.#closed || signal?.aborted) listener(null);
     const it: AsyncIterableIterator<IoEvent> = {
       next: async () => {
+        if (ended || left === 0) return done();
         while (buffered.length === 0) await new Promise<void>((r) => (wake = r));
         wake = undefined;
         const ev = buffered.shift()!;
-        return ev === null ? done() : { value: ev, done: false };
+        if (ev === null) return done();
+        left--;
+        return { value: ev, done: false };
       },
       return: async () => done(),
       [Symbol.asyncIterator]: () => it,

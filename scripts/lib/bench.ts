@@ -2,13 +2,14 @@
  * Shared by the benchmarks (scripts/bench-*.ts): options, machine info,
  * timing helpers, the printed table, and the results on disk
  * (docs/results/<name>.json and an SVG chart drawn with vega-lite).
+ * vega and vega-lite are devDependencies: where they are not installed (kaio
+ * installed from the registry, `npx kaio bench`) the JSON is written alone.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 
 export interface BenchOptions {
   /** Tiny sizes: checks that the benchmark runs, measures nothing worth reading. */
@@ -110,10 +111,19 @@ export function printGoals(goals: Goal[]): void {
 export async function save(opts: BenchOptions, result: Result, chart: TopLevelSpec): Promise<void> {
   fs.mkdirSync(opts.out, { recursive: true });
   fs.writeFileSync(path.join(opts.out, `${result.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const view = new vega.View(vega.parse(compile(chart).spec), { renderer: 'none' });
+  const json = path.relative(process.cwd(), path.join(opts.out, `${result.name}.json`));
+  let vega: typeof import('vega');
+  let vegaLite: typeof import('vega-lite');
+  try {
+    [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  } catch {
+    console.log(`\n  wrote ${json} (no .svg: the chart needs vega and vega-lite, kaio's devDependencies)`);
+    return;
+  }
+  const view = new vega.View(vega.parse(vegaLite.compile(chart).spec), { renderer: 'none' });
   fs.writeFileSync(path.join(opts.out, `${result.name}.svg`), await view.toSVG());
   await view.finalize();
-  console.log(`\n  wrote ${path.relative(process.cwd(), path.join(opts.out, `${result.name}.json`))} and .svg`);
+  console.log(`\n  wrote ${json} and .svg`);
 }
 
 export type { TopLevelSpec };

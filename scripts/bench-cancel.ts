@@ -12,7 +12,12 @@
  *  - cycle: submit a batch of 64 reads to the paused ramdisk, cancel them all,
  *    reap the 64 -ECANCELED events (the device thread drops them on the kick):
  *    per request, tags vs list.
- * ns per call (or per request), best of rounds.
+ *  - against queue depth (S6, issue 9): with D requests queued on a paused
+ *    ramdisk (256 .. 64K), cancel 256 of them spread over the queue: the first
+ *    io_cancel's cost, the 256 cancels' cost, and the time from the first
+ *    cancel until all 256 -ECANCELED events are reaped. Each cancel unlinks
+ *    its request's own bios, so all three should not grow with D.
+ * ns per call (or per request), best of rounds (the depth sweep: median).
  */
 import { Kernel, IOCB_CMD, errno, type Iocb, type IoEvent } from 'kaio';
 import { benchOptions, machine, best, table, printGoals, save, type Result } from './lib/bench';
@@ -89,6 +94,61 @@ async function calls(lookup: 'tags' | 'list'): Promise<{ first: number; again: n
   }
 }
 
+/** The depth sweep: one kernel per depth, device paused, 256 cancels spread over the queue. */
+async function sweep(depth: number): Promise<{ first: number; cancels: number; toEvents: number }> {
+  const C = 256;
+  const k = await Kernel.boot({ memoryMiB: 512, aioMaxNr: 1 << 20 });
+  try {
+    const path = k.ramdisk('q', { sizeBytes: 1 << 20, serviceTimeUs: 0 });
+    await k.device(path).ready();
+    const fd = k.open(path, 'r');
+    const dev = k.device(path);
+    const ctx = k.io_setup(depth);
+    const bytes = k.buffer(4096);
+    const iocbs: Iocb[] = Array.from({ length: depth }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: bytes.subarray(i & 4095, (i & 4095) + 1), aio_offset: i & 0xfffff, aio_data: BigInt(i) }));
+    const evs: IoEvent[] = [];
+    const step = depth / C;
+    const firsts: number[] = [];
+    const all: number[] = [];
+    const events: number[] = [];
+    const R = opts.quick ? 1 : 7;
+    for (let r = 0; r < R + 1; r++) {
+      dev.pause();
+      for (let i = 0; i < depth; i += 512) if (k.io_submit(ctx, iocbs.slice(i, i + 512)) !== Math.min(512, depth - i)) throw new Error('io_submit');
+      const t0 = performance.now();
+      if (k.io_cancel(ctx, iocbs[0]) !== -errno.EINPROGRESS) throw new Error('first cancel');
+      const t1 = performance.now();
+      for (let c = 1; c < C; c++) if (k.io_cancel(ctx, iocbs[c * step]) !== -errno.EINPROGRESS) throw new Error('cancel');
+      const t2 = performance.now();
+      let got = 0;
+      while (got < C) {
+        const n = k.io_getevents(ctx, 1, C - got, evs, 10_000);
+        if (n <= 0) throw new Error(`io_getevents ${n}`);
+        for (let j = 0; j < n; j++) if (evs[j].res !== -errno.ECANCELED) throw new Error(`event ${evs[j].data}: ${evs[j].res} (device paused: only cancelled ones may complete)`);
+        got += n;
+      }
+      const t3 = performance.now();
+      dev.resume();
+      let rest = 0;
+      while (rest < depth - C) rest += Math.max(0, k.io_getevents(ctx, 1, depth - C - rest, evs, 10_000));
+      if (r > 0) { // round 0 warms up
+        firsts.push((t1 - t0) * 1e6);
+        all.push(((t2 - t0) * 1e6) / C);
+        events.push((t3 - t0) * 1e3);
+      }
+    }
+    const med = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1];
+    k.io_destroy(ctx);
+    return { first: med(firsts), cancels: med(all), toEvents: med(events) };
+  } finally {
+    await k.shutdown();
+  }
+}
+
+const DEPTHS = opts.quick ? [256, 1024] : [256, 1024, 4096, 16384, 65536];
+const sw: Array<{ depth: number; first: number; cancels: number; toEvents: number }> = [];
+for (const d of DEPTHS) sw.push({ depth: d, ...(await sweep(d)) });
+
 const tags = await calls('tags');
 const list = await calls('list');
 const rows: Result['rows'] = [];
@@ -98,11 +158,27 @@ for (const [name, r] of [['tags', tags], ['list', list]] as const) {
   rows.push({ lookup: name, what: 'cancel too late (-EINVAL)', ns: Number(r.late.toFixed(1)) });
   rows.push({ lookup: name, what: 'submit + cancel + reap, per request', ns: Number(r.cycle.toFixed(1)) });
 }
-const ratios = {
+const ratios: Record<string, number> = {
   'list/tags first cancel': Number((list.first / tags.first).toFixed(2)),
   'list/tags cycle': Number((list.cycle / tags.cycle).toFixed(2)),
 };
-const goals = [{ goal: 'io_cancel (first, tags) <= 200 ns', value: tags.first, met: tags.first <= 200 }];
+const lo = sw[0];
+const hi = sw[sw.length - 1];
+ratios[`first cancel ${hi.depth}/${lo.depth} queued`] = Number((hi.first / lo.first).toFixed(2));
+ratios[`256 cancels ${hi.depth}/${lo.depth} queued`] = Number((hi.cancels / lo.cancels).toFixed(2));
+ratios[`cancel-to-events ${hi.depth}/${lo.depth} queued`] = Number((hi.toEvents / lo.toEvents).toFixed(2));
+for (const r of sw) {
+  rows.push({ lookup: 'tags', what: `depth ${r.depth}: first cancel`, ns: Number(r.first.toFixed(0)) });
+  rows.push({ lookup: 'tags', what: `depth ${r.depth}: per cancel (256)`, ns: Number(r.cancels.toFixed(1)) });
+  rows.push({ lookup: 'tags', what: `depth ${r.depth}: first cancel to 256 events reaped (us)`, ns: Number(r.toEvents.toFixed(1)) });
+}
+const goals = [
+  { goal: 'io_cancel (first, tags) <= 200 ns', value: tags.first, met: tags.first <= 200 },
+  { goal: `first cancel flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: hi.first / lo.first, met: hi.first / lo.first <= 1.5 },
+  { goal: `cancel-to-events flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: hi.toEvents / lo.toEvents, met: hi.toEvents / lo.toEvents <= 1.5 },
+];
+table('256 cancels against queue depth (device paused, effective, tags), median of rounds', ['depth', 'first cancel ns', 'per cancel ns', 'first cancel to 256 events us'],
+  sw.map((r) => [String(r.depth), r.first, r.cancels, r.toEvents]));
 table(`io_cancel with ${N} requests queued, ns (best of rounds)`, ['', 'tags', 'list'], [
   ['first cancel (marks, kicks the queue)', tags.first, list.first],
   ['cancel again (-EINPROGRESS)', tags.again, list.again],

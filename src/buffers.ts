@@ -50,27 +50,54 @@ export function channelName(bootId: number, dev: number): string {
 export class BufferRegistry {
   private channels = new Map<number, BroadcastChannel>();
   private ids = new Map<number, WeakMap<SharedArrayBuffer, number>>();
-  private finalizer = new FinalizationRegistry<{ dev: number; id: number }>(({ dev, id }) => {
-    const ch = this.channels.get(dev);
-    if (ch) ch.postMessage({ id, release: true } satisfies Msg);
+  private finalizer = new FinalizationRegistry<{ movers: number[]; id: number }>(({ movers, id }) => {
+    for (const dev of movers) {
+      const ch = this.channels.get(dev);
+      if (ch) ch.postMessage({ id, release: true } satisfies Msg);
+    }
   });
 
   constructor(private core: Core) {}
 
-  /** Id of `sab` at mover `dev` (-1: the kworker), registering it if needed. */
+  /**
+   * Id of `sab` for requests on device `dev` (-1: the kworker), registering it
+   * if needed. The bytes are moved by the thread of each leaf device under
+   * `dev` (itself, or for a stacked device every ramdisk its bios can reach),
+   * so the one id is posted to each of them.
+   */
   idFor(dev: number, sab: SharedArrayBuffer): number {
     let m = this.ids.get(dev);
     if (!m) this.ids.set(dev, (m = new WeakMap()));
     const known = m.get(sab);
     if (known !== undefined) return known;
     const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >>> 2, 1) + 1;
-    this.waitReady(dev);
-    const ch = this.channel(dev);
-    while (receiveMessageOnPort(ch as unknown as MessagePort)) { /* drain what other posters sent */ }
-    ch.postMessage({ id, sab } satisfies Msg);
+    const movers = dev < 0 ? [dev] : this.leaves(dev);
+    for (const mover of movers) {
+      this.waitReady(mover);
+      const ch = this.channel(mover);
+      while (receiveMessageOnPort(ch as unknown as MessagePort)) { /* drain what other posters sent */ }
+      ch.postMessage({ id, sab } satisfies Msg);
+    }
     m.set(sab, id);
-    this.finalizer.register(sab, { dev, id });
+    this.finalizer.register(sab, { movers, id });
     return id;
+  }
+
+  /** The leaf devices (those with a queue and a thread) under device `dev`. */
+  private leaves(dev: number): number[] {
+    const { u8, u32 } = this.core;
+    const out: number[] = [];
+    const walk = (i: number, depth: number) => {
+      const e = L.DEV_OFF + i * L.DEV_SIZE;
+      if (u32[(e + L.D_REMAP) >>> 2] === 0 || depth > L.MAX_DEVS) {
+        if (!out.includes(i)) out.push(i);
+        return;
+      }
+      const n = u32[(e + L.D_NMEMB) >>> 2];
+      for (let k = 0; k < n; k++) walk(u8[e + L.D_MEMB + k], depth + 1);
+    };
+    walk(dev, 0);
+    return out;
   }
 
   private channel(dev: number): BroadcastChannel {

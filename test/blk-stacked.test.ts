@@ -96,6 +96,26 @@ describe('dm-stripe', () => {
     expect(k.device(st).stats().dispatched).toBe(2 * 8); // 8 chunks touched, written and read
   });
 
+  test('SharedArrayBuffer views are filled in place by every member that serves a part of the request', async () => {
+    const k = await tBoot();
+    const m = [0, 1].map(() => tDisk(k, { sizeBytes: 32768, serviceTimeUs: 0 }));
+    const st = k.striped(name('st'), m.map((d) => d.path), { chunkBytes: 4096 });
+    const lin = k.linear(name('l'), [st, tDisk(k, { sizeBytes: 8192, serviceTimeUs: 0 }).path]);
+    const data = pattern(4 * 4096 + 8192, 5);
+    const src = new Uint8Array(new SharedArrayBuffer(data.length));
+    src.set(data);
+    const fd = k.open(lin, 'rw');
+    const ctx = k.io_setup(4);
+    // 49152 .. 73728: the stripe's last four chunks (two on each member), then all of the ramdisk after it.
+    const off = 65536 - 4 * 4096;
+    expect(k.io_submit(ctx, [tWrite(fd, src, off, 1n)])).toBe(1);
+    expect(tReap(k, ctx, 1)[0].res).toBe(data.length);
+    const dst = new Uint8Array(new SharedArrayBuffer(data.length));
+    expect(k.io_submit(ctx, [tRead(fd, dst, off, 2n)])).toBe(1);
+    expect(tReap(k, ctx, 1)[0].res).toBe(data.length);
+    expect(Buffer.from(dst).equals(data)).toBe(true);
+  });
+
   test('size is whole stripes of the smallest member; chunkBytes must be a power of two from 512', async () => {
     const k = await tBoot();
     const a = tDisk(k, { sizeBytes: 20000 });

@@ -54,6 +54,9 @@ export interface KaioExports {
   blk_reap_cancelled(cpu: number, dev: number): number;
   linear_create(name: number, len: number, memb: number, n: number): number;
   striped_create(name: number, len: number, memb: number, n: number, chunk: number): number;
+  raid5_create(name: number, len: number, memb: number, n: number, chunk: number): number;
+  md_child_submit(cpu: number, raid: number, bio: number, member: number, op: number, pos: bigint, buf: number, len: number, cancelWord: number): number;
+  blk_cancel_bios(vec: number, n: number): number;
   dev_abort(cpu: number, bio: number): void;
   dev_complete(cpu: number, bio: number, status: number, done: number): void;
   bio_marked(bio: number): number;

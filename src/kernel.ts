@@ -74,6 +74,15 @@ export interface DeviceControl {
    */
   hold(): void;
   release(): void;
+  /** A failed ramdisk answers every request -EIO and leaves its media alone (for RAID5's degraded mode). */
+  fail(): void;
+  /** Undo fail(). A RAID5 device over it rebuilds it from the other members before its next request. */
+  recover(): void;
+  /**
+   * RAID5 only (else []): the members (by index in the list given to raid5())
+   * it treats as faulty: failed, or recovered and not yet rebuilt.
+   */
+  faultyMembers(): number[];
   stats(): DeviceStats;
   /**
    * Resolves once the device's thread is up and taking requests (until then
@@ -295,7 +304,7 @@ export class Kernel extends Syscalls {
     return this.core.u32[L.H_AIO_MAX_NR >>> 2];
   }
 
-  #spawn(role: 'ramdisk' | 'kworker', dev: number): Worker {
+  #spawn(role: 'ramdisk' | 'raid5' | 'kworker', dev: number): Worker {
     const w = new Worker(new URL('./kthread.js', import.meta.url), { workerData: { handle: this.core.handle, role, dev } });
     w.unref();
     w.on('error', (err) => {
@@ -385,13 +394,32 @@ export class Kernel extends Syscalls {
     return this.#stacked('striped', name, members, chunk);
   }
 
-  #stacked(kind: 'linear' | 'striped', name: string, members: string[], chunk: number): string {
+  /**
+   * Create an md RAID5 device over three or more ramdisks (by path), with
+   * `chunkBytes` chunks (a power of two, at least 512), XOR parity in md's
+   * left-symmetric layout. Its own thread does the member I/O: reads are
+   * cancellable like any bio; a write is cancellable only until its first
+   * member write is dispatched, then completes in full (never a partial stripe
+   * write). With one member failed (k.device(member).fail()) it runs degraded;
+   * with two, requests fail -EIO. After recover(), the member is rebuilt.
+   * Returns '/dev/<name>'.
+   */
+  raid5(name: string, members: string[], options: { chunkBytes: number }): string {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const chunk = intOption('options.chunkBytes', options.chunkBytes, 0, 512, 1 << 20);
+    if ((chunk & (chunk - 1)) !== 0) throw invalidArg('options.chunkBytes', 'a power of two from 512', chunk);
+    const path = this.#stacked('raid5', name, members, chunk);
+    this.#spawn('raid5', this.#devices.get(name)!);
+    return path;
+  }
+
+  #stacked(kind: 'linear' | 'striped' | 'raid5', name: string, members: string[], chunk: number): string {
     if (this.dead) throw shutdownError(kind);
     if (this.#attached) throw new Error('kaio: create devices on the thread that booted the kernel');
     if (typeof name !== 'string' || name.length === 0 || name.includes('/') || Buffer.byteLength(name) >= L.D_NAME_MAX) {
       throw invalidArg('name', `a non-empty string of fewer than ${L.D_NAME_MAX} bytes without '/'`, name);
     }
-    const min = kind === 'striped' ? 2 : 1;
+    const min = kind === 'striped' ? 2 : kind === 'raid5' ? 3 : 1;
     if (!Array.isArray(members) || members.length < min || members.length > L.MAX_MEMB) {
       throw invalidArg('members', `an array of ${min} to ${L.MAX_MEMB} device paths`, members);
     }
@@ -407,10 +435,12 @@ export class Kernel extends Syscalls {
     idx.forEach((d, i) => { core.u8[memb + i] = d; });
     const dev = kind === 'linear'
       ? core.x.linear_create(core.scratch, len, memb, idx.length)
-      : core.x.striped_create(core.scratch, len, memb, idx.length, chunk);
+      : kind === 'striped'
+        ? core.x.striped_create(core.scratch, len, memb, idx.length, chunk)
+        : core.x.raid5_create(core.scratch, len, memb, idx.length, chunk);
     if (dev < 0) {
       const err = systemError(-dev, kind, `/dev/${name}`);
-      if (dev === -E.EINVAL) err.message += ' (members must be ramdisks or stacked devices, and the size must fit in 4 GiB)';
+      if (dev === -E.EINVAL) err.message += kind === 'raid5' ? ' (members must be distinct ramdisks, and the size must fit in 4 GiB)' : ' (members must be ramdisks or stacked devices, and the size must fit in 4 GiB)';
       throw err;
     }
     this.#devices.set(name, dev);
@@ -475,12 +505,29 @@ export class Kernel extends Syscalls {
       }
     };
     const st = (off: number) => Number(Atomics.load(core.u64, (d + off) >>> 3));
+    // Wake the device and every RAID5 thread, so that one over this member
+    // marks it faulty (fail) or rebuilds it (recover) now.
+    const failed = (v: number) => {
+      Atomics.store(core.i32, (d + L.D_FAILED) >>> 2, v);
+      kick(d);
+      for (let i = 0; i < L.MAX_DEVS; i++) {
+        const e = L.DEV_OFF + i * L.DEV_SIZE;
+        if (core.u32[(e + L.D_TYPE) >>> 2] === L.DT_RAID5) kick(e);
+      }
+    };
     return {
       path,
       pause: () => set(L.D_PAUSED, 1),
       resume: () => set(L.D_PAUSED, 0),
       hold: () => set(L.D_HELD, 1),
       release: () => set(L.D_HELD, 0),
+      fail: () => failed(1),
+      recover: () => failed(0),
+      faultyMembers: () => {
+        if (core.u32[(d + L.D_TYPE) >>> 2] !== L.DT_RAID5) return [];
+        const f = Atomics.load(core.u32, (d + L.D_R5_FAULTY) >>> 2);
+        return Array.from({ length: core.u32[(d + L.D_NMEMB) >>> 2] }, (_, i) => i).filter((i) => f & (1 << i));
+      },
       stats: () => ({
         dispatched: st(L.D_ST_DISPATCHED),
         completed: st(L.D_ST_COMPLETED),
@@ -583,7 +630,8 @@ export class Kernel extends Syscalls {
     });
     for (let dev = 0; dev < L.MAX_DEVS; dev++) {
       const d = L.DEV_OFF + dev * L.DEV_SIZE;
-      if (core.u32[(d + L.D_TYPE) >>> 2] !== L.DT_RAMDISK) continue;
+      const type = core.u32[(d + L.D_TYPE) >>> 2];
+      if (type !== L.DT_RAMDISK && type !== L.DT_RAID5) continue;
       Atomics.store(core.i32, (d + L.D_STATE) >>> 2, L.DS_STOP);
       Atomics.add(core.i32, (d + L.D_DOORBELL) >>> 2, 1);
       Atomics.notify(core.i32, (d + L.D_DOORBELL) >>> 2);

@@ -6,7 +6,7 @@
 import {
   DEV_OFF, DEV_SIZE, MAX_DEVS, D_TYPE, D_FLAGS, D_SIZE, D_MEDIA, D_SERVICE_US, D_QUEUE_DEPTH,
   D_CPU, D_STATE, D_NAME, D_NAME_MAX, DT_NONE, DT_RAMDISK, DT_NULL, DS_STARTING, DS_READY, H_FD_LOCK,
-  D_REMAP, D_CHUNK, D_NMEMB, D_MEMB, MAX_MEMB,
+  D_REMAP, D_CHUNK, D_NMEMB, D_MEMB, MAX_MEMB, DT_RAID5,
 } from '../include/layout';
 import { EEXIST, ENOMEM, ENOSPC, EINVAL } from '../include/errno';
 import { spin_lock, spin_unlock } from '../include/barrier';
@@ -81,7 +81,7 @@ export function device_add(type: u32, size: u64, service_us: u32, depth: u32, fl
   store<u32>(d, depth, D_QUEUE_DEPTH);
   store<u32>(d, 0xffffffff, D_CPU);
   // A null or stacked device has no thread: it is ready as soon as it exists.
-  store<u32>(d, type == DT_RAMDISK ? DS_STARTING : DS_READY, D_STATE);
+  store<u32>(d, type == DT_RAMDISK || type == DT_RAID5 ? DS_STARTING : DS_READY, D_STATE);
   memory.copy(d + D_NAME, name, len);
   // Release: the entry before its type; pairs with the loads in blk/open.
   atomic.store<u32>(d + D_TYPE, type);

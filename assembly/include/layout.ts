@@ -407,6 +407,9 @@ export const BI_FLAGS: u32 = 56; // BIO_QUEUED. W: under the bio's device's q_lo
 // fs/block_dev.ts's blkdev_bio_end_io). W: bio_init. A: plain, before blk_submit
 export const BI_END_IO: u32 = 60;
 export const BIO_QUEUED: u32 = 1; // in its device's stage-1 queue (or on its cancelled list)
+// An md child bio (a RAID5 member read or write) has ended: set by md_child_end_io
+// after BI_DONE/BI_STATUS. W: the member's thread. A: atomic store; the RAID5 thread loads
+export const BIO_CHILD_DONE: u32 = 2;
 export const BIO_READ: u32 = 0;
 export const BIO_WRITE: u32 = 1;
 export const BIO_FLUSH: u32 = 2;
@@ -482,6 +485,13 @@ export const D_CHUNK: u32 = 120; //  stripe chunk bytes (striped). W: create. A:
 export const D_CXL_HEAD: u32 = 124;
 export const D_MEMB: u32 = 176; //   member device indices, u8 each. W: create. A: plain
 export const MAX_MEMB: u32 = 32;
+// 1 while the device is failed (k.device().fail()): a ramdisk answers every bio
+// -EIO without touching its media. W: fail/recover. A: atomic store; device thread loads
+export const D_FAILED: u32 = 208;
+// md RAID5: the members it treats as faulty (bit i: member i), from when it
+// first sees one failed until it has rebuilt it after recover(). W: the RAID5
+// device thread. A: atomic store; anyone loads
+export const D_R5_FAULTY: u32 = 212;
 export const D_NAME: u32 = 128;
 export const D_NAME_MAX: u32 = 48;
 export const DT_NONE: u32 = 0;
@@ -489,6 +499,7 @@ export const DT_RAMDISK: u32 = 1;
 export const DT_NULL: u32 = 2;
 export const DT_LINEAR: u32 = 3; //  drivers/md/linear.ts (dm-linear): members concatenated
 export const DT_STRIPED: u32 = 4; // drivers/md/raid0.ts (dm-stripe, RAID0): chunks round-robin
+export const DT_RAID5: u32 = 5; //   drivers/md/raid5.ts + src/devices/raid5.ts (md RAID5, left-symmetric)
 export const DEVF_ABORTABLE: u32 = 1;
 export const DS_STARTING: u32 = 0;
 export const DS_READY: u32 = 1;

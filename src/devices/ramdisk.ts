@@ -42,6 +42,8 @@ export function runRamdisk(core: Core, dev: number): void {
   Atomics.notify(i32, W(L.D_STATE));
 
   const transfer = (bio: number): [number, number] => {
+    // A failed device (k.device().fail()) answers -EIO and leaves its media alone.
+    if (Atomics.load(i32, W(L.D_FAILED)) !== 0) return [-5 /* EIO */, 0]; // pairs with fail/recover's store
     const op = u32[(bio + L.BI_OP) >>> 2];
     const len = u32[(bio + L.BI_LEN) >>> 2];
     if (op === L.BIO_FLUSH || len === 0) return [0, 0];

@@ -14,7 +14,7 @@ export { kmalloc, kfree, kmalloc_user, kfree_user, user_range_ok } from './lib/h
 export { file_open, fd_close } from './fs/file';
 export { pipe_create } from './fs/pipe';
 export { device_create, device_find } from './block/genhd';
-export { blk_fetch, blk_reap_cancelled, blk_cancel_bios, dev_abort, dev_complete, bio_marked } from './block/blk';
+export { blk_fetch, blk_reap_cancelled, blk_reap_all, blk_cancel_bios, dev_abort, dev_complete, bio_marked } from './block/blk';
 export { linear_create } from './drivers/md/linear';
 export { striped_create } from './drivers/md/raid0';
 export { raid5_create, md_child_submit } from './drivers/md/raid5';

@@ -208,6 +208,7 @@ export class Syscalls {
     const wake = (L.CTX_OFF + slot * L.CTX_SIZE + L.CX_DYING_WAKE) >>> 2;
     if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_users(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
     c.x.ctx_cancel_all(slot);
+    c.x.blk_reap_all(c.cpu); // the bios those cancels took out of stage 1
     if (!(await waitUntilAsync(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, timeoutMs))) return -E.ETIMEDOUT;
     this.drainDying(slot);
     c.x.ctx_free(slot);
@@ -220,6 +221,7 @@ export class Syscalls {
     const wake = (L.CTX_OFF + slot * L.CTX_SIZE + L.CX_DYING_WAKE) >>> 2;
     waitUntil(c.i32, wake, () => c.x.ctx_users(slot) === 0, null);
     c.x.ctx_cancel_all(slot);
+    c.x.blk_reap_all(c.cpu); // the bios those cancels took out of stage 1
     waitUntil(c.i32, wake, () => c.x.ctx_inflight(slot) === 0, null);
     this.drainDying(slot);
     c.x.ctx_free(slot);

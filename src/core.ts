@@ -57,6 +57,7 @@ export interface KaioExports {
   raid5_create(name: number, len: number, memb: number, n: number, chunk: number): number;
   md_child_submit(cpu: number, raid: number, bio: number, member: number, op: number, pos: bigint, buf: number, len: number, cancelWord: number): number;
   blk_cancel_bios(vec: number, n: number): number;
+  blk_reap_all(cpu: number): number;
   dev_abort(cpu: number, bio: number): void;
   dev_complete(cpu: number, bio: number, status: number, done: number): void;
   bio_marked(bio: number): number;

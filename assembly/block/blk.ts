@@ -21,8 +21,8 @@
  *   1. software queue (this file): FIFO under q_lock. A marked bio here never
  *      reaches the device: a cancel unlinks exactly its request's queued bios
  *      (blk_cancel_bios, O(bios of the request), not O(queue)) and parks them
- *      on the device's cancelled list, which the device thread completes
- *      -ECANCELED at once (blk_reap_cancelled), paused or not; a bio marked
+ *      on the device's cancelled list, which the canceller completes
+ *      -ECANCELED before io_cancel returns (blk_reap_all), paused or not; a bio marked
  *      before it is queued completes -ECANCELED in blk_submit; and a marked
  *      bio met at dequeue is dropped (blk_fetch).
  *   2. device queue (src/devices: the device thread's NCQ of queueDepth): a
@@ -37,7 +37,7 @@ import {
   D_Q_TAIL, D_Q_COUNT, D_ST_DISPATCHED, D_ST_COMPLETED, D_ST_CANCELLED_Q, D_ST_CANCELLED_D,
   D_ST_BYTES, D_REMAP, D_CXL_HEAD, DT_NONE, DEVF_ABORTABLE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP,
   BI_DEV, BI_POS, BI_KIND, BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BI_END_IO, BIO_QUEUED, BIO_SIZE,
-  KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS,
+  KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS, H_CXL_DEVS,
 } from '../include/layout';
 import { ECANCELED } from '../include/errno';
 import { lo32, spin_lock, spin_unlock } from '../include/barrier';
@@ -198,12 +198,14 @@ export function blk_fetch(cpu: u32, devidx: u32): usize {
  * (consecutive, BIO_SIZE apart), run while the request cannot complete (its
  * cancel callback, state CANCELLING; or before any of its bios is queued).
  * Each bio still in its device's stage 1 is unlinked and parked on that
- * device's cancelled list; each device holding one, or an abortable device
- * holding a bio in its device queue, is kicked once. O(n), whatever the
- * queues hold. Returns how many bios it took out of stage 1.
+ * device's cancelled list, for the caller to complete with blk_reap_all once
+ * it holds no lock (a device thread would too, on its next cancel kick); an
+ * abortable device holding a bio in its device queue is kicked once. O(n),
+ * whatever the queues hold. Returns how many bios it took out of stage 1.
  */
 export function blk_cancel_bios(vec: usize, n: u32): u32 {
   let kick: u64 = 0; // devices to kick (MAX_DEVS == 64)
+  let park: u64 = 0; // devices whose cancelled list got a bio
   let taken: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const bio = vec + <usize>i * BIO_SIZE;
@@ -214,19 +216,38 @@ export function blk_cancel_bios(vec: usize, n: u32): u32 {
       q_unlink(dev, bio);
       store<u32>(bio, load<u32>(dev, D_CXL_HEAD), BI_NEXT);
       store<u32>(dev, <u32>bio, D_CXL_HEAD);
-      kick |= <u64>1 << devidx;
+      park |= <u64>1 << devidx;
       taken++;
     } else if ((load<u32>(dev, D_FLAGS) & DEVF_ABORTABLE) != 0) {
       kick |= <u64>1 << devidx; // maybe in its device queue: let the device abort it
     }
     spin_unlock(dev + D_Q_LOCK);
   }
+  // Pairs with blk_reap_all's xchg: a reaper that takes the bit finds the bio on the list.
+  if (park != 0) atomic.or<u64>(H_CXL_DEVS, park);
   while (kick != 0) {
     const d = <u32>ctz(kick);
     kick &= kick - 1;
     blk_cancel_kick(d);
   }
   return taken;
+}
+
+/**
+ * Complete -ECANCELED every bio that cancels parked on cancelled lists (any
+ * device's), on this cpu. Called by io_cancel, io_destroy and the RAID5 thread
+ * after blk_cancel_bios, holding no lock. Returns how many.
+ */
+export function blk_reap_all(cpu: u32): u32 {
+  if (cpu >= load<u32>(H_NCPUS)) return 0;
+  let m = atomic.xchg<u64>(H_CXL_DEVS, 0);
+  let n: u32 = 0;
+  while (m != 0) {
+    const d = <u32>ctz(m);
+    m &= m - 1;
+    n += blk_reap_cancelled(cpu, d);
+  }
+  return n;
 }
 
 /**

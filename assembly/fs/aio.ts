@@ -39,7 +39,7 @@ import {
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
-import { dev_addr } from '../block/blk';
+import { dev_addr, blk_reap_all } from '../block/blk';
 import { blkdev_rw_submit, blkdev_fsync_submit } from './block_dev';
 import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
 
@@ -306,6 +306,9 @@ export function io_cancel(cpu: u32, slot: u32, gen: u32, gid: u32, kgen: u32): i
     const req = kiocb_lookup(ctx, gid);
     if (req != 0) r = kiocb_cancel(req, cw_lookup(gid), kgen);
   }
+  // Bios the cancel took out of stage 1 complete here, on this cpu, now that no
+  // lock is held (list_cancel holds ctx_lock, which completion takes).
+  blk_reap_all(cpu);
   ctx_put_on(cpu, slot);
   return r;
 }

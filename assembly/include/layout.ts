@@ -137,6 +137,12 @@ export const H_ORPHANS: u32 = 360; // address of ncpus bitmaps of COOKIE_SPACE /
 // num_possible_cpus() of the machine kaio runs on: io_setup sizes a context's
 // ring as Linux does from it (ctx.ts, linux_ring). W: kernel_init. A: plain
 export const H_POSSIBLE_CPUS: u32 = 364;
+// Devices whose cancelled list may hold bios (bit d: device d), u64. A cancel
+// that parks bios there sets the bits (atomic or) and, once it holds no lock,
+// completes them itself (blk_reap_all: xchg to 0, then each list under its
+// q_lock), so the event is out when io_cancel returns and no device thread is
+// woken for it. A: atomic or / xchg
+export const H_CXL_DEVS: u32 = 368;
 export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
 export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;

@@ -54,6 +54,10 @@ export function runRaid5(core: Core, dev: number): void {
   Atomics.notify(i32, W(L.D_STATE));
 
   const faulty = () => Atomics.load(u32, W(L.D_R5_FAULTY));
+  // 'mark-only' (the baseline): cancels do not reach the block layer, so this
+  // thread runs marked requests as if they were not.
+  const effective = (core.flags & L.FLAG_MARK_ONLY) === 0;
+  const marked = (bio: number) => effective && x.bio_marked(bio) !== 0;
   const isFailed = (i: number) => Atomics.load(i32, (memberAddr[i] + L.D_FAILED) >>> 2) !== 0;
   const parityOf = (s: number) => n - 1 - (s % n);
   const dataMember = (s: number, k: number) => (parityOf(s) + 1 + k) % n;
@@ -85,9 +89,10 @@ export function runRaid5(core: Core, dev: number): void {
       const bell = Atomics.load(i32, W(L.D_DOORBELL));
       if (children.every((_, i) => done(i))) break;
       if (Atomics.load(i32, W(L.D_STATE)) === L.DS_STOP) throw new Stop();
-      if (serviceCancels() && parent && !cancelled && cancelWord && x.bio_marked(parent)) {
+      if (serviceCancels() && parent && !cancelled && cancelWord && marked(parent)) {
         cancelled = true;
         x.blk_cancel_bios(kids, children.length); // our read children still in their members' queues
+        x.blk_reap_all(core.cpu);
       }
       Atomics.store(i32, W(L.D_WAITING), 1); // pairs with device_kick's load of waiting
       Atomics.wait(i32, W(L.D_DOORBELL), bell);
@@ -136,7 +141,7 @@ export function runRaid5(core: Core, dev: number): void {
       const s = Math.floor(c / (n - 1));
       const within = p % chunk;
       const l = Math.min(chunk - within, len - done);
-      if (x.bio_marked(bio)) return [-ECANCELED, done];
+      if (marked(bio)) return [-ECANCELED, done];
       const st = readChunk(s, dataMember(s, c % (n - 1)), within, l, tmp, bio);
       if (st !== 0) return [st, done];
       user.set(u8.subarray(tmp, tmp + l), done);
@@ -165,7 +170,7 @@ export function runRaid5(core: Core, dev: number): void {
       u8.fill(0, buf(n - 1), buf(n - 1) + chunk);
       for (let k = 0; k < n - 1; k++) xorInto(buf(n - 1), buf(k), chunk);
       // The last moment a write can be cancelled: nothing of it is on a member yet.
-      if (!started && x.bio_marked(bio)) return [-ECANCELED, 0];
+      if (!started && marked(bio)) return [-ECANCELED, 0];
       started = true;
       const f = faulty();
       const writes: Child[] = [];

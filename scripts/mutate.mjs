@@ -96,7 +96,7 @@ function* lineMutants(line, prev, next) {
   const lit = code.match(/(?<![\w.])(\d[\d_]*|0x[0-9a-f]+)(?![\w.])/i);
   if (lit && !/^[01]$/.test(lit[1]) && /( [<>=!]=? |return |attempt|for )/.test(code)) {
     const v = Number(lit[1].replace(/_/g, ''));
-    yield { op: `const:${lit[1]}>${v + 1}`, text: line.replace(lit[0], String(v + 1)) };
+    yield { op: `const:${lit[1]}>${v + 1}`, text: line.slice(0, lit.index) + String(v + 1) + line.slice(lit.index + lit[0].length) };
   }
   // ordering: swap with the next line when both are atomic/store statements at the same indent
   const nt = next?.replace(/\/\/.*$/, '').trim();

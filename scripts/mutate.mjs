@@ -11,7 +11,7 @@
  *                     [--out docs/results/mutation.json]
  *
  * The source file is restored from memory in a finally block after every
- * mutant, `git checkout -- assembly` runs at exit (also on SIGINT/SIGTERM),
+ * mutant, `git checkout -- assembly` runs at exit once a mutant was written (also on SIGINT/SIGTERM),
  * and the clean wasm is rebuilt, so dist/ is never left mutated.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -154,7 +154,7 @@ function rng(s) { return () => { s |= 0; s = (s + 0x6d2b79f5) | 0; let t = Math.
 // --- running ---------------------------------------------------------------------------
 const restoreAll = () => { spawnSync('git', ['checkout', '--', 'assembly'], { stdio: 'ignore' }); };
 let dirty = false;
-const onSignal = () => { restoreAll(); if (dirty) spawnSync('npm', ['run', 'build:wasm'], { stdio: 'ignore' }); process.exit(130); };
+const onSignal = () => { if (dirty) { restoreAll(); spawnSync('npm', ['run', 'build:wasm'], { stdio: 'ignore' }); } process.exit(130); };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
@@ -246,9 +246,11 @@ async function main() {
     writeReport(results, t0, true);
     console.log(`${r.status.padEnd(12)} ${m.id.padEnd(34)} ${m.mutated.slice(0, 90)}${r.by ? `  [${r.by}]` : ''}`);
   }
-  restoreAll();
-  build();
-  dirty = false;
+  if (dirty) {
+    restoreAll();
+    build();
+    dirty = false;
+  }
   const status = spawnSync('git', ['status', '--porcelain', 'assembly'], { encoding: 'utf8' }).stdout.trim();
   if (status) console.error(`WARNING: assembly/ not clean:\n${status}`);
   const summary = writeReport(results, t0, false);
@@ -276,4 +278,4 @@ function writeReport(results, t0, partial) {
 
 const strip = ({ src, kfile, ...m }) => ({ ...m, kfile });
 
-main().catch((e) => { console.error(e); process.exitCode = 1; }).finally(() => { restoreAll(); if (dirty) build(); });
+main().catch((e) => { console.error(e); process.exitCode = 1; }).finally(() => { if (dirty) { restoreAll(); build(); } });

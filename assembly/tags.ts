@@ -33,6 +33,7 @@ import {
   PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS,
 } from './layout';
 import { pack, hi32, lo32, cpu_relax } from './barrier';
+import { fi_tag_free_reuse } from './kiocb';
 
 @inline export function pcpu_of(ctx: usize, cpu: u32): usize {
   return <usize>load<u32>(ctx, CX_PCPU) + <usize>(cpu * load<u32>(ctx, CX_PCPU_STRIDE));
@@ -207,6 +208,7 @@ export function tag_alloc(ctx: usize, cpu: u32): u32 {
 /** Free an id on behalf of `cpu` (the completing thread). */
 export function tag_free(ctx: usize, cpu: u32, id: u32): void {
   cache_push(ctx, pcpu_of(ctx, cpu), id);
+  fi_tag_free_reuse(ctx, id);
 }
 
 /** Give every id cached by `cpu` back to the global stack (detach). */

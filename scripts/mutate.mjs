@@ -36,7 +36,7 @@ const SUBSETS = {
   tags: ['tags-allocator', 'threads-exit-reclaim', 'threads-attach', 'setup-limits'],
   ring: ['ring-reap-direct', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'threads-races'],
   blk: ['blk-stages', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue'],
-  pipe: ['pipe-cancel-callback', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
+  pipe: ['pipe-cancel-callback', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
   heap: ['data-buffers', 'hostile-buffer-inflight', 'setup-limits', 'threads-exit-reclaim'],
   ctx: ['destroy-outstanding', 'setup-limits', 'threads-attach', 'hostile-after-shutdown'],
 };

@@ -34,7 +34,7 @@ const flag = (name) => argv.includes(`--${name}`);
 const SUBSETS = {
   kiocb: ['kiocb-seed-bugs', 'kiocb-key-retired-before-reuse', 'pipe-late-callback-reuse', 'key-stale', 'cancel-semantics', 'pipe-cancel-callback', 'blk-stages', 'submit-errors', 'threads-races', 'blk-cancel-before-queue'],
   tags: ['tags-allocator', 'threads-exit-reclaim', 'threads-attach', 'setup-limits'],
-  ring: ['ring-reap-direct', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'threads-races'],
+  ring: ['ring-reap-direct', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'ring-reserve-concurrent', 'threads-races'],
   blk: ['blk-stages', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue'],
   pipe: ['pipe-cancel-callback', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
   heap: ['data-buffers', 'hostile-buffer-inflight', 'setup-limits', 'threads-exit-reclaim'],

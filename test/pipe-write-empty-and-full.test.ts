@@ -1,8 +1,8 @@
-// Invariant: an aio write of 0 bytes to a pipe completes 0; an RWF_NOWAIT aio write to a full pipe completes -EAGAIN and writes nothing (pipe_write).
+// Invariant: an aio write of 0 bytes to a pipe completes 0; an RWF_NOWAIT aio write to a full pipe completes -EAGAIN and writes nothing; a plain one waits and completes, all its bytes written, once a read makes room (pipe_write, the kworker's writer pass).
 import { errno, IOCB_CMD, RWF_NOWAIT, type IoEvent } from 'kaio';
 import { tBoot } from './helpers';
 
-test('pipe aio writes: 0 bytes completes 0; RWF_NOWAIT on a full pipe completes -EAGAIN', async () => {
+test('pipe aio writes: 0 bytes completes 0; RWF_NOWAIT on a full pipe -EAGAIN; a plain one completes once a read makes room', async () => {
   const k = await tBoot();
   const [r, w] = k.pipe();
   const ctx = k.io_setup(4);
@@ -26,14 +26,25 @@ test('pipe aio writes: 0 bytes completes 0; RWF_NOWAIT on a full pipe completes 
   // Full, RWF_NOWAIT: -EAGAIN, nothing written.
   expect(k.io_submit(ctx, [{ aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: w, aio_buf: Buffer.alloc(16, 0x62), aio_rw_flags: RWF_NOWAIT, aio_data: 2n }])).toBe(1);
   expect(reap()).toMatchObject({ data: 2n, res: -errno.EAGAIN });
-  let drained = 0;
+  // Full, no flag: the write waits; one read makes room and the kworker completes it.
+  expect(k.io_submit(ctx, [{ aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: w, aio_buf: Buffer.alloc(16, 0x63), aio_data: 3n }])).toBe(1);
+  expect(k.io_getevents(ctx, 0, 1, [], 0)).toBe(0);
+  const first = Buffer.alloc(4096);
+  expect(k.read(r, first)).toBe(4096);
+  expect(first.every((b) => b === 0x61)).toBe(true); // no 'b' from the refused write
+  expect(reap()).toMatchObject({ data: 3n, res: 16 });
+  let drained = 4096;
+  const rest: Buffer[] = [];
   for (let i = 0; i < 10_000; i++) {
     const buf = Buffer.alloc(4096);
     const n = k.read(r, buf);
     if (n <= 0) break;
-    expect(buf.subarray(0, n).every((b) => b === 0x61)).toBe(true); // no 'b' from the refused write
+    rest.push(buf.subarray(0, n));
     drained += n;
   }
-  expect(drained).toBe(filled);
+  expect(drained).toBe(filled + 16);
+  const tail = Buffer.concat(rest);
+  expect(tail.subarray(0, tail.length - 16).every((b) => b === 0x61)).toBe(true);
+  expect(tail.subarray(tail.length - 16).every((b) => b === 0x63)).toBe(true);
   expect(k.io_getevents(ctx, 0, 1, [], 0)).toBe(0);
 });

@@ -20,7 +20,7 @@
 #define NONE      255
 
 /*
- * ---- scenarios (spin -DSCEN=n): one protocol, four bounded compositions ----
+ * ---- scenarios (spin -DSCEN=n): one protocol, five bounded compositions ----
  * All actors at once is beyond a minute of search (SPIN's partial-order
  * reduction does little for shared-variable models), so each scenario runs the
  * actors its properties need, and abstracts the rest (docs/MODEL.md):
@@ -28,6 +28,9 @@
  *  2 cancel, callbacks:   a pipe read that may re-arm its callback, then one reusing an id; canceller; writer; kworker.
  *  3 ring:                the real reservation / publication / advance / reaper; a block read's device thread and a NOOP's submitter publish at once.
  *  4 destroy:             io_destroy concurrent with submit, cancel, completion and a reaper (context references).
+ *  5 late callback, reuse: as 2 without re-arming, but the second pipe read is submitted by another
+ *                          cpu, so it can take the id while the first read's late callback (run by
+ *                          its own submitter inside set_cancel_fn) has not yet taken the pipe lock.
  * Scenarios 1-3 start io_destroy after the other syscalls (LATE_DESTROY) and
  * publish/reap in one step (RING_ATOMIC/REAP_ATOMIC) unless the ring is the subject.
  */
@@ -44,7 +47,7 @@
 #ifndef REARM
 #define REARM (SCEN == 2)
 #endif
-#if SCEN == 3
+#if SCEN == 3 || SCEN == 5
 #define NSUBMITTERS 2
 #else
 #define NSUBMITTERS 1
@@ -517,7 +520,7 @@ inline submit_one(k, pipe, rearm) {
 
 /* ---- actors ------------------------------------------------------------------ */
 
-#if SCEN == 2
+#if SCEN == 2 || SCEN == 5
 #define KIND_0 1
 #define KIND_2 1
 #elif SCEN == 4
@@ -530,13 +533,19 @@ inline submit_one(k, pipe, rearm) {
 proctype submitter_a() {                /* a cpu: instance 0, then instance 2 (on a reused id, if one is free) */
 	KLOCALS;
 	io_submit(0, KIND_0, REARM);
+#if SCEN != 5
 	io_submit(2, KIND_2, 0);
+#endif
 	subs_done++
 }
 
 proctype submitter_b() {                /* another cpu (scenario 3): a NOOP, completed and published by this cpu */
 	KLOCALS;
+#if SCEN == 5
+	io_submit(2, KIND_2, 0);        /* scenario 5: the second pipe read, from this cpu */
+#else
 	io_submit(1, 2, 0);
+#endif
 	subs_done++
 }
 
@@ -776,13 +785,13 @@ init {
 #else
 		run canceller();
 #endif
-#if SCEN == 2
+#if SCEN == 2 || SCEN == 5
 		run writer(); run kworker();
 #endif
 #if SCEN == 4
 		run kworker();                  /* no writer: the pipe read ends by io_destroy's cancel */
 #endif
-#if SCEN != 2
+#if SCEN != 2 && SCEN != 5
 		run blkdev();
 #endif
 

@@ -33,11 +33,11 @@ const flag = (name) => argv.includes(`--${name}`);
 
 /** Test files that exercise each kernel file, fastest killers first. */
 const SUBSETS = {
-  kiocb: ['kiocb-seed-bugs', 'pipe-late-callback-reuse', 'key-stale', 'cancel-semantics', 'pipe-cancel-callback', 'blk-stages', 'submit-errors', 'threads-races', 'blk-cancel-before-queue'],
+  kiocb: ['kiocb-seed-bugs', 'kiocb-key-retired-before-reuse', 'ring-staged-event-fields', 'list-cancel-older-after-newer', 'blk-vectored-no-leak', 'heap-exhausted-submit', 'pipe-late-callback-reuse', 'key-stale', 'cancel-semantics', 'pipe-cancel-callback', 'blk-stages', 'submit-errors', 'threads-races', 'blk-cancel-before-queue'],
   tags: ['tags-allocator', 'threads-exit-reclaim', 'threads-attach', 'setup-limits'],
-  ring: ['ring-reap-direct', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'threads-races'],
-  blk: ['blk-stages', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue'],
-  pipe: ['pipe-cancel-callback', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
+  ring: ['ring-reap-direct', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'ring-reserve-concurrent', 'threads-races'],
+  blk: ['blk-stages', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue'],
+  pipe: ['pipe-cancel-callback', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
   heap: ['data-buffers', 'hostile-buffer-inflight', 'setup-limits', 'threads-exit-reclaim'],
   ctx: ['destroy-outstanding', 'setup-limits', 'threads-attach', 'hostile-after-shutdown'],
 };
@@ -101,7 +101,7 @@ function* lineMutants(line, prev, next) {
   const lit = code.match(/(?<![\w.])(\d[\d_]*|0x[0-9a-f]+)(?![\w.])/i);
   if (lit && !/^[01]$/.test(lit[1]) && /( [<>=!]=? |return |attempt|for )/.test(code)) {
     const v = Number(lit[1].replace(/_/g, ''));
-    yield { op: `const:${lit[1]}>${v + 1}`, text: line.replace(lit[0], String(v + 1)) };
+    yield { op: `const:${lit[1]}>${v + 1}`, text: line.slice(0, lit.index) + String(v + 1) + line.slice(lit.index + lit[0].length) };
   }
   // ordering: swap with the next line when both are atomic/store statements at the same indent
   const nt = next?.replace(/\/\/.*$/, '').trim();
@@ -162,7 +162,7 @@ function rng(s) { return () => { s |= 0; s = (s + 0x6d2b79f5) | 0; let t = Math.
 const originals = new Map();
 const restoreAll = () => { for (const [f, text] of originals) writeFileSync(f, text); };
 let dirty = false;
-const onSignal = () => { restoreAll(); if (dirty) spawnSync('npm', ['run', 'build:wasm'], { stdio: 'ignore' }); process.exit(130); };
+const onSignal = () => { if (dirty) { restoreAll(); spawnSync('npm', ['run', 'build:wasm'], { stdio: 'ignore' }); } process.exit(130); };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
@@ -255,9 +255,11 @@ async function main() {
     writeReport(results, t0, true);
     console.log(`${r.status.padEnd(12)} ${m.id.padEnd(34)} ${m.mutated.slice(0, 90)}${r.by ? `  [${r.by}]` : ''}`);
   }
-  restoreAll();
-  build();
-  dirty = false;
+  if (dirty) {
+    restoreAll();
+    build();
+    dirty = false;
+  }
   const status = spawnSync('git', ['status', '--porcelain', 'assembly'], { encoding: 'utf8' }).stdout.trim();
   if (status) console.error(`WARNING: assembly/ not clean:\n${status}`);
   const summary = writeReport(results, t0, false);
@@ -285,4 +287,4 @@ function writeReport(results, t0, partial) {
 
 const strip = ({ src, kfile, ...m }) => ({ ...m, kfile });
 
-main().catch((e) => { console.error(e); process.exitCode = 1; }).finally(() => { restoreAll(); if (dirty) build(); });
+main().catch((e) => { console.error(e); process.exitCode = 1; }).finally(() => { if (dirty) { restoreAll(); build(); } });

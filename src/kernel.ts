@@ -34,8 +34,11 @@ export interface BootOptions {
    * 'late-cancel-fn-reuse' does that and then holds the callback that
    * set_cancel_fn runs at once (bounded) until the request has completed and
    * its kiocb has been reused by a request with a callback of its own.
+   * 'tag-free-reuse' holds the first tag_free after boot (bounded), with the
+   * id already free, until another thread has allocated that id and made a
+   * request live in its kiocb.
    */
-  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse';
+  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse' | 'tag-free-reuse';
 }
 
 export interface RamdiskOptions {
@@ -188,10 +191,12 @@ export class Kernel extends Syscalls {
     const cancel = options.cancel ?? 'effective';
     if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
     const fi = options.faultInjection;
-    if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse') throw invalidArg('options.faultInjection', "'late-cancel-fn' or 'late-cancel-fn-reuse'", fi);
+    if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse' && fi !== 'tag-free-reuse') {
+      throw invalidArg('options.faultInjection', "'late-cancel-fn', 'late-cancel-fn-reuse' or 'tag-free-reuse'", fi);
+    }
     const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0) |
       (fi === 'late-cancel-fn' || fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CANCEL_FN : 0) |
-      (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0);
+      (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0) | (fi === 'tag-free-reuse' ? L.FLAG_FI_TAG_FREE_REUSE : 0);
 
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;

@@ -6,6 +6,7 @@
 import { IOCB_CMD, type Iocb, type IoEvent, type Kernel, type KernelBuffer } from 'kaio';
 import { tBoot, tDisk, tWorker } from './helpers';
 import { hCollect } from './hostile-helpers';
+import * as L from '../assembly/include/layout';
 
 const SIZE = 4096;
 
@@ -127,4 +128,34 @@ test('an event of a thread that left never frees a handle of the next thread on 
     return { n, same: (out[0]?.obj as unknown) === g.mine, res: out[0]?.res, bytes: Array.from(g.mine.aio_buf) };
   }, { ctx });
   expect(r).toEqual({ n: 1, same: true, res: 4, bytes: [0x77, 0x78, 0x79, 0x7a] });
+});
+
+test('events consumed by moving head go back to their submitter when the ring reuses their slots, and only those', async () => {
+  const k = await tBoot();
+  const core = (k as unknown as { core: { u32: Uint32Array } }).core;
+  const orphans = () => Atomics.load(core.u32, (L.CPU_OFF + k.cpu * L.CPU_SIZE + L.CPU_ORPHANS) >>> 2);
+  const { fd } = tDisk(k, { serviceTimeUs: 0 });
+  const ctx = k.io_setup(16);
+  const addrs = submitReads(k, ctx, fd, 8);
+  const ring = k.ring(ctx);
+  const nr = ring.getUint32(4, true);
+  const deadline = Date.now() + 5000;
+  const inRing = () => (ring.getUint32(12, true) - ring.getUint32(8, true) + nr) % nr;
+  while (inRing() < 8 && Date.now() < deadline);
+  expect(inRing()).toBe(8);
+  ring.setUint32(8, (ring.getUint32(8, true) + 8) % nr, true); // consumed by user space
+  expect(orphans()).toBe(0);
+  // nr NOOPs, each reaped by this thread with io_getevents: every slot is published
+  // again, so each of the 8 consumed events' cookies is found there and orphaned;
+  // the NOOPs' own cookies, reaped by their submitter, are not.
+  for (let i = 0; i < nr; i++) {
+    expect(k.io_submit(ctx, [{ aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: 100n }])).toBe(1);
+    const evs: IoEvent[] = [];
+    expect(k.io_getevents(ctx, 1, 1, evs, 5000)).toBe(1);
+    expect(evs[0].data).toBe(100n);
+  }
+  expect(orphans()).toBe(8);
+  k.io_destroy(k.io_setup(1)); // io_destroy sweeps this thread's orphans
+  expect(orphans()).toBe(0);
+  expect(await reusedOf(k, addrs, 32, 8)).toBe(8); // the blocks the 8 reads held are free
 });

@@ -60,11 +60,11 @@ const CC = ['-DCOLLAPSE', '-DVECTORSZ=512', '-DMEMLIM=1024'];
 const SAFETY = (scen: number): Run => ({
   name: `scenario ${scen} safety`,
   spin: [`-DSCEN=${scen}`],
-  cc: [scen === 3 ? '-O1' : '-O0', '-DSAFETY', '-DNOCLAIM'],
+  cc: [scen === 3 || scen === 5 ? '-O1' : '-O0', '-DSAFETY', '-DNOCLAIM'],
   pan: ['-m100000'],
 });
 const LIVENESS: Run = { name: 'scenario 4 liveness', spin: ['-DSCEN=4'], cc: ['-O1', '-DNFAIR=3'], pan: ['-a', '-f', '-m100000'] };
-const CLEAN: Run[] = [SAFETY(1), SAFETY(2), SAFETY(3), SAFETY(4), LIVENESS];
+const CLEAN: Run[] = [SAFETY(1), SAFETY(2), SAFETY(3), SAFETY(4), SAFETY(5), LIVENESS];
 const VARIANTS: Array<[string, number]> = [
   ['SEED_BUG_1', 1],
   ['SEED_BUG_2', 1],
@@ -72,6 +72,7 @@ const VARIANTS: Array<[string, number]> = [
   ['SEED_BUG_4', 2],
   ['MUT_NO_RECHECK', 3],
   ['MUT_TAG_BEFORE_KEY', 1],
+  ['MUT_CB_NO_GEN', 5],
 ];
 const BUGGY: Run[] = VARIANTS.map(([flag, scen]) => ({
   name: `${flag} (scenario ${scen})`,

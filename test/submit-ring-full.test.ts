@@ -2,8 +2,8 @@
 // Invariant: a context of nr requests accepts exactly Linux's capacity for io_setup(nr) (from its
 // ring size and the possible cpus) in flight or unreaped, never hangs, and every slot comes back
 // once its event is consumed.
-import { errno } from 'kaio';
-import { STRATEGIES, tBoot, tCapacity, tDisk, tLinuxCapacity, tRead, tReap } from './helpers';
+import { errno, IOCB_CMD } from 'kaio';
+import { STRATEGIES, tBoot, tCapacity, tDisk, tLinuxCapacity, tRead, tReap, tWorker } from './helpers';
 
 describe.each(STRATEGIES)('ring full (%s)', (_name, opts) => {
   test('capacity requests fit; the next is -EAGAIN; a batch across the limit is partial', async () => {
@@ -50,4 +50,28 @@ describe.each(STRATEGIES)('ring full (%s)', (_name, opts) => {
     expect(k.io_submit(ctx, [tRead(fd, Buffer.alloc(64))])).toBe(-errno.EAGAIN);
     tReap(k, ctx, cap);
   });
+});
+
+test('slots cached by another cpu are taken over, never counted twice: capacity in all, then -EAGAIN', async () => {
+  const k = await tBoot({ maxCpus: 8 });
+  const ctx = k.io_setup(100);
+  const cap = tCapacity(k, ctx, 100);
+  const { fd } = tDisk(k);
+  const { batch } = k.ctxStat(ctx)!;
+  expect(batch).toBeGreaterThanOrEqual(3); // the worker's cpu keeps batch - 1 >= 2 slots cached
+  // A worker submits one NOOP (completed inline, left unreaped): its cpu takes a batch of slots.
+  const w = await tWorker(k);
+  expect(await w.run(({ k: wk, kaio }, x: { ctx: number; fd: number }) => wk.io_submit(x.ctx, [{ aio_lio_opcode: kaio.IOCB_CMD.NOOP, aio_fildes: x.fd, aio_data: 1n }]), { ctx, fd })).toBe(1);
+  // This thread submits until -EAGAIN, nothing reaped: it empties the global count, then takes the worker's cache.
+  let n = 0;
+  let r = 0;
+  for (let i = 0; i <= cap; i++) {
+    r = k.io_submit(ctx, [{ aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: 2n }]);
+    if (r !== 1) break;
+    n++;
+  }
+  expect(r).toBe(-errno.EAGAIN);
+  expect(n).toBe(cap - 1);
+  expect(k.io_getevents(ctx, cap, cap, [], 5000)).toBe(cap);
+  expect(k.io_destroy(ctx)).toBe(0);
 });

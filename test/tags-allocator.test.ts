@@ -147,4 +147,40 @@ describe('tag allocator', () => {
     expect(total).toBeGreaterThan(50_000); // the sequences really are long
     expect(fullTries).toBeGreaterThan(1000); // and often reach a full context
   });
+
+  test('a full cache whose lower slots a thief emptied gives a batch back without losing the global stack', () => {
+    const ctx = k.io_setup(100);
+    const cap = tCapacity(k, ctx, 100);
+    const [s, g] = split(ctx);
+    const x = hooks(k);
+    const { batch, cacheSize: cs } = k.ctxStat(ctx)!;
+    expect(batch).toBeGreaterThanOrEqual(2); // so a batch move can meet an emptied slot after a real one
+    // 1. cpu 1 holds every id.
+    const held: number[] = [];
+    for (let i = 0; i < cap; i++) held.push(x.tag_test_alloc(s, g, 1));
+    expect(new Set(held).size).toBe(cap);
+    expect(x.tag_test_alloc(s, g, 1)).toBe(-1);
+    // 2. cpu 0 caches cs - 1 ids (room left: no batch move).
+    for (let i = 0; i < cs - 1; i++) expect(x.tag_test_free(s, g, 0, held.pop()!)).toBe(0);
+    expect(k.ctxStat(ctx, 0)!.cachedHere).toBe(cs - 1);
+    // 3. cpu 1 (own cache and global stack empty) steals all of them; cpu 0's top still says cs - 1.
+    held.push(x.tag_test_alloc(s, g, 1));
+    expect(k.ctxStat(ctx, 0)!.cachedHere).toBe(0);
+    expect(k.ctxStat(ctx, 1)!.cachedHere).toBe(cs - 2);
+    // 4. cpu 1 frees until its cache gives a batch to the global stack.
+    for (let i = 0; i < 3; i++) expect(x.tag_test_free(s, g, 1, held.pop()!)).toBe(0);
+    expect(k.ctxStat(ctx, 1)!.cachedHere).toBe(cs + 1 - batch);
+    // 5. cpu 0 fills its last slot, then its next free moves a batch: the slots below are empty (stolen).
+    expect(x.tag_test_free(s, g, 0, held.pop()!)).toBe(0);
+    expect(x.tag_test_free(s, g, 0, held.pop()!)).toBe(0);
+    // Nothing lost: every id not held is counted free, and all of them can be taken again.
+    expect(k.ctxStat(ctx)!.freeTags).toBe(cap - held.length);
+    const got = new Set<number>();
+    for (let id = x.tag_test_alloc(s, g, 3); id >= 0 && got.size <= cap; id = x.tag_test_alloc(s, g, 3)) got.add(id);
+    expect(got.size).toBe(cap - held.length);
+    for (const id of held) expect(got.has(id)).toBe(false);
+    for (const id of [...got, ...held]) expect(x.tag_test_free(s, g, 2, id)).toBe(0);
+    expect(k.ctxStat(ctx)!.freeTags).toBe(cap);
+    expect(k.io_destroy(ctx)).toBe(0);
+  });
 });

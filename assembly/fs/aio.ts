@@ -25,7 +25,7 @@ import {
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
-  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
+  H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
 import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
@@ -35,7 +35,7 @@ import { tag_alloc, tag_free } from '../lib/tags';
 import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
-  list_cancel,
+  list_cancel, fi_tag_free_reuse,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
@@ -62,6 +62,7 @@ export function kernel_init(mem_bytes: u32, ncpus: u32, flags: u32, aio_max_nr: 
   store<u32>(H_MEM_BYTES, mem_bytes);
   store<u32>(H_NCPUS, ncpus);
   store<u32>(H_FLAGS, flags);
+  store<u32>(H_FI_TAG_HOOK, (flags & FLAG_FI_TAG_FREE_REUSE) != 0 ? fi_tag_free_reuse.index : 0);
   store<u32>(H_AIO_MAX_NR, aio_max_nr);
   store<u32>(H_BOOT_ID, boot_id);
   store<u32>(H_HEAP_END, mem_bytes);

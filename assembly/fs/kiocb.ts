@@ -66,7 +66,8 @@ import {
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
-  REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE,
+  REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
@@ -254,6 +255,29 @@ function fi_late_cb_reuse(cw: usize, gen: u32): void {
     const w = atomic.load<u64>(cw);
     if (hi32(w) != gen && lo32(w) != KIOCB_FREE && lo32(w) != KIOCB_CANCELLABLE) return;
   }
+}
+
+/**
+ * Fault injection (FLAG_FI_TAG_FREE_REUSE), called by tag_free once `id` is in
+ * a cache: the first call after boot waits, bounded, until the id's kiocb is
+ * live again (neither FREE nor the CANCELLED of a decided completion), i.e.
+ * another cpu allocated the id, read the generation and published. Records
+ * the outcome in H_FI_TAG_HOLD. Inside aio_complete this holds the gap between
+ * tag_free and the publication of the old request's event.
+ */
+export function fi_tag_free_reuse(ctx: usize, id: u32): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_TAG_FREE_REUSE) == 0) return;
+  if (atomic.cmpxchg<u32>(H_FI_TAG_HOLD, 0, FI_HOLD_WAITING) != 0) return; // one hold per boot
+  const cw = cw_lookup(load<u32>(ctx, CX_ID_BASE) + id);
+  for (let i = 0; i < 1_000_000_000; i++) {
+    // Pairs with kiocb_publish's release store of the new occupant.
+    const st = lo32(atomic.load<u64>(cw));
+    if (st != KIOCB_FREE && st != KIOCB_CANCELLED) {
+      atomic.store<u32>(H_FI_TAG_HOLD, FI_HOLD_REUSED);
+      return;
+    }
+  }
+  atomic.store<u32>(H_FI_TAG_HOLD, FI_HOLD_TIMEOUT);
 }
 
 /** True once the request has been asked to cancel (the seeds' kiocb_cancelled()). */

@@ -143,6 +143,18 @@ export const H_POSSIBLE_CPUS: u32 = 364;
 // q_lock), so the event is out when io_cancel returns and no device thread is
 // woken for it. A: atomic or / xchg
 export const H_CXL_DEVS: u32 = 368;
+// Fault injection FLAG_FI_TAG_FREE_REUSE (tests only): the state of its one hold.
+// 0 not yet, FI_HOLD_WAITING while held, then FI_HOLD_REUSED (another cpu made
+// the freed id's kiocb live) or FI_HOLD_TIMEOUT (the bound passed first).
+// W: tag_free's hook (cmpxchg 0 -> WAITING, then atomic store). A: atomic load (tests).
+export const H_FI_TAG_HOLD: u32 = 376;
+// The same fault injection's hook: the function-table index of fs/kiocb.ts's
+// fi_tag_free_reuse, which lib/tags.ts's tag_free calls (lib/ cannot import fs/);
+// 0 unless the flag is set. W: kernel_init. A: plain
+export const H_FI_TAG_HOOK: u32 = 380;
+export const FI_HOLD_WAITING: u32 = 1;
+export const FI_HOLD_REUSED: u32 = 2;
+export const FI_HOLD_TIMEOUT: u32 = 3;
 export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
 export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;
@@ -163,6 +175,12 @@ export const FLAG_FI_LATE_CANCEL_FN: u32 = 4;
 // reused by a request that registered its own callback. It holds open the window
 // in which a late callback meets another request in its kiocb.
 export const FLAG_FI_LATE_CB_REUSE: u32 = 8;
+// Fault injection (tests only): the first tag_free after boot, once the id is
+// in its cpu's cache (where a thief can take it), is held, bounded, until that
+// id's kiocb is live again (another cpu allocated the id and published a
+// request in it). It holds open the window between freeing an id and the end of
+// its caller, which for aio_complete must come after the key is retired.
+export const FLAG_FI_TAG_FREE_REUSE: u32 = 16;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

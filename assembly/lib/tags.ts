@@ -30,7 +30,7 @@
  */
 import {
   CX_NR, CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_TAG_HEAD,
-  PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS,
+  PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS, H_FI_TAG_HOOK,
 } from '../include/layout';
 import { pack, hi32, lo32, cpu_relax } from '../include/barrier';
 
@@ -207,6 +207,10 @@ export function tag_alloc(ctx: usize, cpu: u32): u32 {
 /** Free an id on behalf of `cpu` (the completing thread). */
 export function tag_free(ctx: usize, cpu: u32, id: u32): void {
   cache_push(ctx, pcpu_of(ctx, cpu), id);
+  // Fault injection (FLAG_FI_TAG_FREE_REUSE): fs/kiocb.ts's hook, through its
+  // function-table index; 0 (nothing) unless the boot asked for it.
+  const hook = load<u32>(H_FI_TAG_HOOK);
+  if (hook != 0) call_indirect<void>(hook, ctx, id);
 }
 
 /** Give every id cached by `cpu` back to the global stack (detach). */

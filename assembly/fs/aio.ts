@@ -25,7 +25,7 @@ import {
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
-  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
+  COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
 import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
@@ -48,7 +48,7 @@ import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync,
 }
 
 /** A cpu id from the host indexes per-cpu arrays sized by the boot's ncpus. */
-@inline function cpu_ok(cpu: u32): bool {
+@inline export function cpu_ok(cpu: u32): bool {
   return cpu < load<u32>(H_NCPUS);
 }
 
@@ -137,8 +137,13 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
   else pipe_read_submit(cpu, req, obj, nbytes, nowait);
 }
 
-/** One iocb. 0, or -errno (nothing of it remains then). */
-function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
+/**
+ * One iocb, from the SUB record `rec` (segments at `segbase`). 0, or -errno
+ * (nothing of it remains then). A record without a cookie (COOKIE_NONE: a
+ * binary iocb, fs/binary.ts) holds pins on its BUF_MEM segments' blocks; the
+ * request takes them over (KI_UPIN) and aio_complete drops them.
+ */
+export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
   const nseg = load<u32>(rec, SUB_NSEG);
   if (nseg > SUB_MAX_SEGS || load<u32>(rec, SUB_SEG_FIRST) > SUB_MAX_SEGS - nseg) return -EFAULT;
   if (!get_reqs(ctx, cpu)) return -EAGAIN;
@@ -238,8 +243,15 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   store<u32>(req, cpu, KI_CPU);
   // The cookie, packed with this cpu and its claim epoch (layout.ts: COOKIE_*).
   // Pairs with cpu_online's add of the epoch (this thread's own claim).
-  const epoch = atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff;
-  store<u32>(req, (cpu << COOKIE_CPU_SHIFT) | (epoch << COOKIE_BITS) | (load<u32>(rec, SUB_COOKIE) & COOKIE_INDEX_MASK), KI_COOKIE);
+  const ck = load<u32>(rec, SUB_COOKIE);
+  if (ck == COOKIE_NONE) {
+    store<u32>(req, COOKIE_NONE, KI_COOKIE);
+    store<u32>(req, 1, KI_UPIN);
+  } else {
+    const epoch = atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff;
+    store<u32>(req, (cpu << COOKIE_CPU_SHIFT) | (epoch << COOKIE_BITS) | (ck & COOKIE_INDEX_MASK), KI_COOKIE);
+    store<u32>(req, 0, KI_UPIN);
+  }
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);

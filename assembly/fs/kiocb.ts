@@ -66,11 +66,11 @@ import {
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
-  REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE,
+  REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
-import { kmalloc, kfree } from '../lib/heap';
+import { kmalloc, kfree, user_unpin } from '../lib/heap';
 import { tag_free, pcpu_of } from '../lib/tags';
 import { ring_publish } from './ring';
 import { ctx_addr } from './ctxtab';
@@ -354,6 +354,13 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   if (nbio > 1 && biovec != req + KI_BIO_INLINE) kfree(biovec, nbio * BIO_SIZE);
   const nseg = load<u32>(req, KI_NSEG);
   const segs = <usize>load<u32>(req, KI_SEGS);
+  // A binary request's pins on its buffers' user blocks: the device is done with them.
+  if (load<u32>(req, KI_UPIN) != 0) {
+    for (let i: u32 = 0; i < nseg; i++) {
+      const sg = segs + <usize>i * SEG_SIZE;
+      if (load<u32>(sg, SEG_KIND) == BUF_MEM) user_unpin(<u32>(load<u32>(sg, SEG_REF) >> ULIVE_SHIFT));
+    }
+  }
   if (segs != 0 && segs != req + KI_SEG_INLINE) kfree(segs, nseg * SEG_SIZE);
   if (load<u32>(req, KI_DEV) != NO_DEV) atomic.store<u32>(req + KI_DEV, NO_DEV); // only block requests set it
   fput(load<u32>(req, KI_FILE));

@@ -282,6 +282,6 @@ describe.each(STRATEGIES)('binary io_submit (%s)', (_name, opts) => {
     expect(k.io_submit(ctx, a, 4)).toBe(4);
     const oev: IoEvent[] = [];
     expect(k.io_getevents(ctx, 4, 4, oev, 10_000)).toBe(4);
-    expect(oev.map((e) => e.obj.aio_key % 2 ** 32)).toEqual([a.key(0), a.key(1), a.key(2), a.key(3)]);
+    expect(oev.map((e) => e.obj.aio_key! % 2 ** 32)).toEqual([a.key(0), a.key(1), a.key(2), a.key(3)]);
   });
 });

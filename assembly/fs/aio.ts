@@ -24,7 +24,7 @@ import {
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
-  CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
+  CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
@@ -255,9 +255,14 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);
-  atomic.add<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, 1); // io_destroy sums these; see PC_INFLIGHT
+  // In flight: counted by the caller once per batch (CPU_SUBMITTED), not here.
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  store<u32>(cpua, load<u32>(cpua, CPU_SUBMITTED) + 1, CPU_SUBMITTED);
   if (lookup_is_list()) list_add(ctx, req);
-  kiocb_publish(req, gen);
+  // A NOOP completes in dispatch, before anyone can know its key: it is never
+  // made cancellable (aio_complete takes a FREE word as decided), which saves
+  // two atomics on its ki_cancel word.
+  if (opcode != IOCB_CMD_NOOP) kiocb_publish(req, gen);
   dispatch(cpu, req, opcode, type, obj, pos, nbytes, rwf, nbytes);
   return 0;
 }
@@ -289,16 +294,28 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
       break;
     }
   }
-  // Publish what completed inline: one atomic add takes the ring positions.
+  submit_end(cpu, ctx, base);
+  ctx_put_on(cpu, slot);
+  return i > 0 ? <i32>i : err;
+}
+
+/**
+ * The end of an io_submit batch (CPU_DEFER was set): count what is still in
+ * flight, once (see CPU_SUBMITTED), and publish what completed inline (one
+ * atomic add takes the ring positions). Before the context reference is dropped:
+ * io_destroy reads in-flight counts only once no syscall holds one.
+ */
+export function submit_end(cpu: u32, ctx: usize, base: usize): void {
   const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   store<u32>(cpua, 0, CPU_DEFER);
   const staged = load<u32>(cpua, CPU_STAGED);
+  const delta = <i32>load<u32>(cpua, CPU_SUBMITTED) - <i32>staged;
+  store<u32>(cpua, 0, CPU_SUBMITTED);
+  if (delta != 0) atomic.add<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, delta); // io_destroy sums these; see PC_INFLIGHT
   if (staged != 0) {
     store<u32>(cpua, 0, CPU_STAGED);
     ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
   }
-  ctx_put_on(cpu, slot);
-  return i > 0 ? <i32>i : err;
 }
 
 // --- io_cancel --------------------------------------------------------------------

@@ -25,7 +25,7 @@ import {
   KEY32_GEN_MASK, BIN_OUT_ERR, BIN_REAP_SIDE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
   SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST, SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE,
   SUB_COOKIE, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, SCRATCH_SEGS, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN,
-  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_STAGE, UIO_MAXIOV,
+  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, CPU_OFF, CPU_SIZE, CPU_DEFER, UIO_MAXIOV,
   IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL,
   IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX, REAP_REC_SIZE,
   REAP_BOUNCE, REAP_COOKIE, IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
@@ -34,9 +34,9 @@ import { EINVAL, EFAULT, EBUSY, EOPNOTSUPP } from '../include/errno';
 import { hi32, mutex_lock_contended } from '../include/barrier';
 import { user_range_ok, user_pin, user_unpin } from '../lib/heap';
 import { ctx_get_on, ctx_put_on } from './ctxtab';
-import { ring_publish_staged, reap_trylock, reap_unlock, ring_reap } from './ring';
+import { reap_trylock, reap_unlock, ring_reap } from './ring';
 import { kiocb_lookup, cw_lookup, kiocb_cancel, lookup_is_list, list_cancel } from './kiocb';
-import { submit_one, scratch, cpu_ok } from './aio';
+import { submit_one, submit_end, scratch, cpu_ok } from './aio';
 
 /** MAX_RW_COUNT: Linux clamps one transfer to INT_MAX rounded down to a page (src/iocb.ts). */
 const MAX_RW_COUNT: u32 = 0x7ffff000;
@@ -237,12 +237,7 @@ export function io_submit_bin(cpu: u32, slot: u32, gen: u32, iocbs: usize, n: u3
     }
     store<u32>(u, (load<u32>(rec, SUB_OUT_GEN) << KEY_ID_BITS) | load<u32>(rec, SUB_OUT_ID), IOCB_KEY);
   }
-  store<u32>(cpua, 0, CPU_DEFER);
-  const staged = load<u32>(cpua, CPU_STAGED);
-  if (staged != 0) {
-    store<u32>(cpua, 0, CPU_STAGED);
-    ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
-  }
+  submit_end(cpu, ctx, base);
   ctx_put_on(cpu, slot);
   store<i32>(base + BIN_OUT_ERR, err);
   return i > 0 ? <i32>i : err;

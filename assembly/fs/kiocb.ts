@@ -335,7 +335,8 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
       old = atomic.load<u64>(cw);
       continue;
     }
-    if (st == KIOCB_CANCELLED) break;
+    // FREE: never published (a NOOP, aio.ts submit_one): nothing can race with us.
+    if (st == KIOCB_CANCELLED || st == KIOCB_FREE) break;
     // Pairs with kiocb_cancel's and set_cancel_fn's cmpxchg.
     const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, KIOCB_CANCELLED));
     if (seen == old) break;
@@ -392,9 +393,11 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
     store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
     store<u32>(rec, cookie, REAP_COOKIE);
     store<u32>(ca, n + 1, CPU_STAGED);
-  } else {
-    ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
+    // In flight: io_submit counts the batch once (CPU_SUBMITTED - CPU_STAGED),
+    // and holds its context reference until then (io_destroy is not waiting yet).
+    return;
   }
+  ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
 
   // 6. Last touch of context memory: this cpu's in-flight count (io_destroy
   //    sums them and sleeps until the sum is 0; wake it while it may be waiting).

@@ -195,6 +195,11 @@ export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline 
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
 //                                  W/R: the owning thread; cpu_reclaim once the owner is gone. A: plain
 export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A: plain
+// Requests the running io_submit has submitted so far. Its cpu's in-flight
+// count (PC_INFLIGHT) moves once per batch, by CPU_SUBMITTED - CPU_STAGED (the
+// inline completions are not counted in and out one by one); cpu_reclaim adds
+// the same for a thread gone mid-batch. W/R: as CPU_DEFER. A: plain
+export const CPU_SUBMITTED: u32 = 28;
 // Claim epoch: bumped by every cpu_online that claims this id, so cookies of a
 // thread that left (their events may still be in a ring) never name the next
 // owner's handles. W: cpu_online, after the claim. A: atomic add; orphan setters load.

@@ -8,6 +8,7 @@
  * another thread cannot clobber shared state.
  */
 export { kernel_init, layout_sig, io_submit, io_cancel, io_reap, sys_rw, fd_type, kworker_collect, kworker_complete, cookies_orphaned, io_reap_dying } from './fs/aio';
+export { io_submit_bin, io_reap_bin, io_cancel_key32 } from './fs/binary';
 export { io_setup, ctx_gen, ctx_kill, ctx_users, ctx_inflight, ctx_cancel_all, ctx_free, ctx_enumerate } from './fs/ctx';
 export { cpu_online, cpu_offline, cpu_drain, cpus_online, cpu_reclaim } from './kernel/cpu';
 export { kmalloc, kfree, kmalloc_user, kfree_user, user_range_ok } from './lib/heap';

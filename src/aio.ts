@@ -22,6 +22,7 @@ import { Handles } from './handles';
 import { Snap, snapshot, doomed, singleBuffer, vectorBuffers, posOverflows, MAX_RW_COUNT } from './iocb';
 import { userBytes, type Iocb, type IoEvent } from './uapi';
 import { shutdownError } from './errno';
+import { RecordArray, type IocbArray, type IoEventArray } from './binary';
 
 export type { Iocb, IoEvent } from './uapi';
 export { IOCB_CMD } from './uapi';
@@ -31,6 +32,12 @@ const MAX_KEY = KEY_ID_SPAN * (L.KIOCB_GEN_MASK + 1) - 1;
 /** Reap lock: loads to spin while another reaper copies out (a few µs), and retries before sleeping. */
 const REAP_LOCK_SPINS = 4000;
 const REAP_LOCK_SPIN_ROUNDS = 4;
+
+/** A reaper's progress waiting for a busy reap lock. */
+interface LockWait {
+  contended: number;
+  spun: number;
+}
 
 /** What one io_getevents call learnt while it delivered. */
 interface ReapState {
@@ -249,8 +256,10 @@ export class Syscalls {
    * first if none was. `nr` defaults to iocbs.length. Writes aio_key into each
    * submitted iocb (0 into one that failed after Linux's put_user point).
    */
-  io_submit(ctx: number, iocbs: ArrayLike<Iocb | null | undefined> | null, nr?: number): number {
+  io_submit(ctx: number, iocbs: ArrayLike<Iocb | null | undefined> | IocbArray | null, nr?: number): number {
     if (this.dead) return -E.EINVAL;
+    const bin = RecordArray.addrOf(iocbs, this.core, L.IOCB_SIZE);
+    if (bin >= 0) return this.submitBinary(ctx, bin, RecordArray.lastLength, nr);
     let n: unknown = nr;
     if (n === undefined) {
       try {
@@ -264,6 +273,7 @@ export class Syscalls {
     if (!c) return -E.EINVAL;
     if (n === 0) return 0;
     if (iocbs === null || typeof iocbs !== 'object') return -E.EFAULT;
+    const list = iocbs as ArrayLike<Iocb | null | undefined>;
     const pool = (this.snaps[this.depth] ??= []);
     this.depth++;
     try {
@@ -275,7 +285,7 @@ export class Syscalls {
         while (done + k < n && k < L.SUB_MAX_BATCH) {
           let x: unknown;
           try {
-            x = iocbs[done + k];
+            x = list[done + k];
           } catch {
             stop = -E.EFAULT;
             break;
@@ -300,6 +310,41 @@ export class Syscalls {
     } finally {
       this.depth--;
     }
+  }
+
+  /**
+   * io_submit of binary iocbs (src/binary.ts): `len` records at `addr`, one
+   * kernel call per SUB_MAX_BATCH of them, no JS per request. Entries past
+   * the array are unreadable (-EFAULT there, as Linux's copy_from_user).
+   */
+  private submitBinary(ctx: number, addr: number, len: number, nr: number | undefined): number {
+    const n = nr === undefined ? len : nr;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return -E.EINVAL;
+    const c = this.ctxLocal(ctx);
+    if (!c) return -E.EINVAL;
+    const core = this.core;
+    const m = Math.min(n, len);
+    let done = 0;
+    let busyRetries = 0;
+    while (done < m) {
+      const k = Math.min(m - done, L.SUB_MAX_BATCH);
+      const r = core.x.io_submit_bin(core.cpu, c.slot, c.gen, addr + done * L.IOCB_SIZE, k);
+      if (r === k) {
+        done += k;
+        continue;
+      }
+      const err = core.i32[(core.scratch + L.BIN_OUT_ERR) >>> 2];
+      if (r > 0) done += r;
+      if (err === -E.EBUSY && busyRetries++ < 2000) {
+        // As submitSnaps: free ids in transit on another cpu; let it run, retry.
+        Atomics.wait(core.i32, L.H_KW_DOORBELL >>> 2, Atomics.load(core.i32, L.H_KW_DOORBELL >>> 2), 0.05);
+        continue;
+      }
+      const e = err === -E.EBUSY ? -E.EAGAIN : err !== 0 ? err : r;
+      return done > 0 ? done : e;
+    }
+    if (m < n) return done > 0 ? done : -E.EFAULT;
+    return done;
   }
 
   /** The error that stopped the last submitSnaps short. */
@@ -608,8 +653,20 @@ export class Syscalls {
    * submitted, already completed, stale key, another context's key);
    * -EFAULT if iocb is not an object.
    */
-  io_cancel(ctx: number, iocb: Iocb | { aio_key: number } | null): number {
+  io_cancel(ctx: number, iocb: Iocb | { aio_key: number } | null): number;
+  /** io_cancel of binary record `index` of `iocbs`, by its 32-bit aio_key (src/binary.ts). */
+  io_cancel(ctx: number, iocbs: IocbArray, index: number): number;
+  io_cancel(ctx: number, iocb: Iocb | { aio_key: number } | IocbArray | null, index?: number): number {
     if (this.dead) return -E.EINVAL;
+    const bin = RecordArray.addrOf(iocb, this.core, L.IOCB_SIZE);
+    if (bin >= 0) {
+      // get_user(aio_key) from the record: an index outside the array cannot be read.
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= RecordArray.lastLength) return -E.EFAULT;
+      const key32 = this.core.u32[(bin + index * L.IOCB_SIZE + L.IOCB_KEY) >>> 2];
+      const sg = splitCtx(ctx);
+      if (!sg) return -E.EINVAL;
+      return this.core.x.io_cancel_key32(this.core.cpu, sg[0], sg[1], key32);
+    }
     if (iocb === null || typeof iocb !== 'object') return -E.EFAULT;
     let key: unknown;
     try {
@@ -687,8 +744,7 @@ export class Syscalls {
   private reapInto(c: CtxLocal, out: IoEvent[], at: number, max: number, deadline: number, st: ReapState): number {
     const core = this.core;
     let got = 0;
-    let contended = 0;
-    let spun = 0;
+    const lock: LockWait = { contended: 0, spun: 0 };
     const pb = this.pushback.size === 0 ? undefined : this.pushback.get(c.id);
     if (pb !== undefined) {
       // Events taken earlier on this thread and not yet written: they come first.
@@ -700,27 +756,12 @@ export class Syscalls {
     }
     while (got < max) {
       const want = Math.min(max - got, L.REAP_MAX);
-      const r = core.x.io_reap(core.cpu, c.slot, c.gen, want, contended);
+      const r = core.x.io_reap(core.cpu, c.slot, c.gen, want, lock.contended);
       if (r === -E.EBUSY) {
-        const lock = (L.CTX_OFF + c.slot * L.CTX_SIZE + L.CX_REAP_LOCK) >>> 2;
-        // Another reaper holds the ring. It holds it for one bounded copy, so
-        // first spin a little, as the kernel's mutex spins while the owner
-        // runs (pairs with mutex_unlock's xchg to 0): sleeping and being woken
-        // costs microseconds of futex calls on both sides.
-        if (!contended && spun++ < REAP_LOCK_SPIN_ROUNDS) {
-          let spins = REAP_LOCK_SPINS;
-          while (spins-- > 0 && Atomics.load(core.i32, lock) !== 0);
-          if (spins >= 0) continue;
-        }
-        const left = deadline - performance.now();
-        if (left <= 0) return got; // the timeout holds while waiting for the lock too
-        // Still held: mark the lock contended and sleep on it until
-        // mutex_unlock notifies (futex mutex protocol, 0/1/2).
-        if (Atomics.compareExchange(core.i32, lock, 1, 2) !== 0) Atomics.wait(core.i32, lock, 2, Math.min(10, left));
-        contended = 1;
+        if (!this.waitReapLock(c, lock, deadline)) return got;
         continue;
       }
-      contended = 0;
+      lock.contended = 0;
       if (r < 0) return got > 0 ? got : r;
       if (r === 0) break;
       // Decode all of them first: a setter run by deliver() may re-enter kaio and reuse scratch.
@@ -798,19 +839,22 @@ export class Syscalls {
    * cannot be written (frozen, a Proxy, accessors) is -EFAULT, and the events
    * stay in the ring.
    */
-  io_getevents(ctx: number, min_nr: number, nr: number, events: IoEvent[], timeoutMs?: number | null): number {
+  io_getevents(ctx: number, min_nr: number, nr: number, events: IoEvent[] | IoEventArray, timeoutMs?: number | null): number {
     if (this.dead) return -E.EINVAL;
     const bad = this.checkGetevents(min_nr, nr, timeoutMs);
     if (bad) return bad;
     const c = this.ctxLocal(ctx);
     if (!c) return -E.EINVAL;
     if (nr === 0) return 0;
+    const bin = RecordArray.addrOf(events, this.core, L.IO_EVENT_SIZE);
+    if (bin >= 0) return this.geteventsBinary(c, min_nr, nr, bin, RecordArray.lastLength, timeoutMs);
     if (!Syscalls.writable(events)) return -E.EFAULT;
     if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
     // (A poll's deadline is 0: always past, without asking the clock.)
     const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : timeoutMs === 0 ? 0 : performance.now() + timeoutMs;
     const st: ReapState = { efault: false }; // this call's own: a setter may run another io_getevents
-    let got = this.reapInto(c, events, 0, nr, deadline, st);
+    const list = events as IoEvent[];
+    let got = this.reapInto(c, list, 0, nr, deadline, st);
     for (;;) {
       // A write into events failed: what was written counts, else -EFAULT (the rest wait in pushback).
       if (st.efault) return got > 0 ? got : -E.EFAULT;
@@ -818,10 +862,78 @@ export class Syscalls {
       const left = deadline - performance.now();
       if (left <= 0) return got;
       this.waitEvents(c, left === Infinity ? null : left);
-      const r = this.reapInto(c, events, got, nr - got, deadline, st);
+      const r = this.reapInto(c, list, got, nr - got, deadline, st);
       if (r < 0) return got > 0 ? got : r;
       got += r;
     }
+  }
+
+  /**
+   * io_getevents into binary io_events (src/binary.ts): `len` records at
+   * `addr`, filled by the kernel straight from the ring, no JS object per
+   * event. nr above the array's length is -EFAULT (it cannot hold them).
+   * Events the object API pushed back on this thread stay for it.
+   */
+  private geteventsBinary(c: CtxLocal, min_nr: number, nr: number, addr: number, len: number, timeoutMs: number | null | undefined): number {
+    if (nr > len) return -E.EFAULT;
+    if (typeof timeoutMs === 'number' && timeoutMs < 0) timeoutMs = null; // as Linux: no limit
+    const deadline = timeoutMs === null || timeoutMs === undefined ? Infinity : timeoutMs === 0 ? 0 : performance.now() + timeoutMs;
+    let got = this.reapBinary(c, addr, nr, deadline);
+    for (;;) {
+      if (got < 0 || got >= min_nr || got === nr || timeoutMs === 0) return got;
+      const left = deadline - performance.now();
+      if (left <= 0) return got;
+      this.waitEvents(c, left === Infinity ? null : left);
+      const r = this.reapBinary(c, addr + got * L.IO_EVENT_SIZE, nr - got, deadline);
+      if (r < 0) return got > 0 ? got : r;
+      got += r;
+    }
+  }
+
+  /** One pass of geteventsBinary: up to `max` events at `addr`. Count or -errno. */
+  private reapBinary(c: CtxLocal, addr: number, max: number, deadline: number): number {
+    const core = this.core;
+    let got = 0;
+    const lock: LockWait = { contended: 0, spun: 0 };
+    while (got < max) {
+      const want = Math.min(max - got, L.REAP_MAX);
+      const r = core.x.io_reap_bin(core.cpu, c.slot, c.gen, addr + got * L.IO_EVENT_SIZE, want, lock.contended);
+      if (r === -E.EBUSY) {
+        if (!this.waitReapLock(c, lock, deadline)) return got;
+        continue;
+      }
+      lock.contended = 0;
+      if (r < 0) return got > 0 ? got : r;
+      const n = r & ~L.BIN_REAP_SIDE;
+      // An object-API request's event: free its bounce block, release its handle
+      // (and fill its plain buffers, if it was this thread's), as decode() does.
+      if (r !== n) this.decode(n);
+      got += n;
+      if (n < want) break;
+    }
+    return got;
+  }
+
+  /**
+   * The reap lock is held by another reaper: spin a little, then sleep on it
+   * (futex mutex protocol). false if the deadline passed.
+   */
+  private waitReapLock(c: CtxLocal, st: LockWait, deadline: number): boolean {
+    const core = this.core;
+    const lock = (L.CTX_OFF + c.slot * L.CTX_SIZE + L.CX_REAP_LOCK) >>> 2;
+    // It holds it for one bounded copy, so first spin a little, as the kernel's
+    // mutex spins while the owner runs (pairs with mutex_unlock's xchg to 0).
+    if (!st.contended && st.spun++ < REAP_LOCK_SPIN_ROUNDS) {
+      let spins = REAP_LOCK_SPINS;
+      while (spins-- > 0 && Atomics.load(core.i32, lock) !== 0);
+      if (spins >= 0) return true;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return false; // the timeout holds while waiting for the lock too
+    // Still held: mark it contended and sleep until mutex_unlock notifies (0/1/2).
+    if (Atomics.compareExchange(core.i32, lock, 1, 2) !== 0) Atomics.wait(core.i32, lock, 2, Math.min(10, left));
+    st.contended = 1;
+    return true;
   }
 
   private waitEvents(c: CtxLocal, timeout: number | null): void {

@@ -42,6 +42,9 @@ export interface KaioExports {
   tag_test_free(slot: number, gen: number, cpu: number, id: number): number;
   io_submit(cpu: number, slot: number, gen: number, n: number): number;
   io_cancel(cpu: number, slot: number, gen: number, gid: number, kgen: number): number;
+  io_submit_bin(cpu: number, slot: number, gen: number, iocbs: number, n: number): number;
+  io_reap_bin(cpu: number, slot: number, gen: number, out: number, max: number, contended: number): number;
+  io_cancel_key32(cpu: number, slot: number, gen: number, key: number): number;
   io_reap(cpu: number, slot: number, gen: number, max: number, contended: number): number;
   sys_rw(cpu: number, fd: number, n: number, pos: number, write: number): number;
   fd_type(fd: number): number;

@@ -15,6 +15,8 @@ export type { Iocb, IoEvent } from './aio';
 export type { KernelHandle } from './core';
 export type { KernelSnapshot, CpuSnapshot, ContextSnapshot, DeviceSnapshot } from './snapshot';
 export type { KernelBuffer } from './buffers';
+export { IOCB_FIELD, IO_EVENT_FIELD } from './binary';
+export type { IocbArray, IoEventArray, IocbFields } from './binary';
 export { errno, errnoName, systemError, abortError } from './errno';
 export type { KaioSystemError } from './errno';
 

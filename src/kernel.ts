@@ -14,6 +14,7 @@ import { AioContext } from './promises';
 import { invalidArg, systemError, shutdownError, outOfRange } from './errno';
 import { waitUntilAsync } from './wait';
 import { KernelBuffer } from './buffers';
+import { IocbArray, IoEventArray } from './binary';
 import { takeSnapshot, type KernelSnapshot } from './snapshot';
 
 export interface BootOptions {
@@ -565,6 +566,22 @@ export class Kernel extends Syscalls {
     const view = KernelBuffer.adopt(new KernelBuffer(this.core.buffer, addr, size), this.core, addr, size);
     this.#buffers.register(view, [addr, size]);
     return view;
+  }
+
+  /**
+   * `n` binary iocbs (libaio's struct iocb, 64 B each, zeroed) in the kernel's
+   * user memory, for io_submit without a JS object per request (src/binary.ts).
+   * Freed when the array is garbage collected.
+   */
+  iocbArray(n: number): IocbArray {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > 0x7fffffff / L.IOCB_SIZE) throw invalidArg('n', 'a positive integer', n);
+    return new IocbArray(this.core, this.buffer(n * L.IOCB_SIZE), n);
+  }
+
+  /** `n` binary io_events (32 B each, zeroed), for io_getevents without a JS object per event. */
+  ioEventArray(n: number): IoEventArray {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0 || n > 0x7fffffff / L.IO_EVENT_SIZE) throw invalidArg('n', 'a positive integer', n);
+    return new IoEventArray(this.core, this.buffer(n * L.IO_EVENT_SIZE), n);
   }
 
   /**

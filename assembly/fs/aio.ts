@@ -24,8 +24,8 @@ import {
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
-  CPU_STAGED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
-  H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
+  CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
+  H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
 import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
@@ -48,7 +48,7 @@ import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync,
 }
 
 /** A cpu id from the host indexes per-cpu arrays sized by the boot's ncpus. */
-@inline function cpu_ok(cpu: u32): bool {
+@inline export function cpu_ok(cpu: u32): bool {
   return cpu < load<u32>(H_NCPUS);
 }
 
@@ -138,8 +138,13 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
   else pipe_read_submit(cpu, req, obj, nbytes, nowait);
 }
 
-/** One iocb. 0, or -errno (nothing of it remains then). */
-function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
+/**
+ * One iocb, from the SUB record `rec` (segments at `segbase`). 0, or -errno
+ * (nothing of it remains then). A record without a cookie (COOKIE_NONE: a
+ * binary iocb, fs/binary.ts) holds pins on its BUF_MEM segments' blocks; the
+ * request takes them over (KI_UPIN) and aio_complete drops them.
+ */
+export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
   const nseg = load<u32>(rec, SUB_NSEG);
   if (nseg > SUB_MAX_SEGS || load<u32>(rec, SUB_SEG_FIRST) > SUB_MAX_SEGS - nseg) return -EFAULT;
   if (!get_reqs(ctx, cpu)) return -EAGAIN;
@@ -239,14 +244,26 @@ function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize)
   store<u32>(req, cpu, KI_CPU);
   // The cookie, packed with this cpu and its claim epoch (layout.ts: COOKIE_*).
   // Pairs with cpu_online's add of the epoch (this thread's own claim).
-  const epoch = atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff;
-  store<u32>(req, (cpu << COOKIE_CPU_SHIFT) | (epoch << COOKIE_BITS) | (load<u32>(rec, SUB_COOKIE) & COOKIE_INDEX_MASK), KI_COOKIE);
+  const ck = load<u32>(rec, SUB_COOKIE);
+  if (ck == COOKIE_NONE) {
+    store<u32>(req, COOKIE_NONE, KI_COOKIE);
+    store<u32>(req, 1, KI_UPIN);
+  } else {
+    const epoch = atomic.load<u32>(CPU_OFF + <usize>cpu * CPU_SIZE + CPU_EPOCH) & 0xff;
+    store<u32>(req, (cpu << COOKIE_CPU_SHIFT) | (epoch << COOKIE_BITS) | (ck & COOKIE_INDEX_MASK), KI_COOKIE);
+    store<u32>(req, 0, KI_UPIN);
+  }
   // aio_key, written back to the iocb by the host.
   store<u32>(rec, load<u32>(ctx, CX_ID_BASE) + id, SUB_OUT_ID);
   store<u32>(rec, gen, SUB_OUT_GEN);
-  atomic.add<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, 1); // io_destroy sums these; see PC_INFLIGHT
+  // In flight: counted by the caller once per batch (CPU_SUBMITTED), not here.
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  store<u32>(cpua, load<u32>(cpua, CPU_SUBMITTED) + 1, CPU_SUBMITTED);
   if (lookup_is_list()) list_add(ctx, req);
-  kiocb_publish(req, gen);
+  // A NOOP completes in dispatch, before anyone can know its key: it is never
+  // made cancellable (aio_complete takes a FREE word as decided), which saves
+  // two atomics on its ki_cancel word.
+  if (opcode != IOCB_CMD_NOOP) kiocb_publish(req, gen);
   dispatch(cpu, req, opcode, type, obj, pos, nbytes, rwf, nbytes);
   return 0;
 }
@@ -278,16 +295,28 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
       break;
     }
   }
-  // Publish what completed inline: one atomic add takes the ring positions.
+  submit_end(cpu, ctx, base);
+  ctx_put_on(cpu, slot);
+  return i > 0 ? <i32>i : err;
+}
+
+/**
+ * The end of an io_submit batch (CPU_DEFER was set): count what is still in
+ * flight, once (see CPU_SUBMITTED), and publish what completed inline (one
+ * atomic add takes the ring positions). Before the context reference is dropped:
+ * io_destroy reads in-flight counts only once no syscall holds one.
+ */
+export function submit_end(cpu: u32, ctx: usize, base: usize): void {
   const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   store<u32>(cpua, 0, CPU_DEFER);
   const staged = load<u32>(cpua, CPU_STAGED);
+  const delta = <i32>load<u32>(cpua, CPU_SUBMITTED) - <i32>staged;
+  store<u32>(cpua, 0, CPU_SUBMITTED);
+  if (delta != 0) atomic.add<i32>(pcpu_of(ctx, cpu) + PC_INFLIGHT, delta); // io_destroy sums these; see PC_INFLIGHT
   if (staged != 0) {
     store<u32>(cpua, 0, CPU_STAGED);
     ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
   }
-  ctx_put_on(cpu, slot);
-  return i > 0 ? <i32>i : err;
 }
 
 // --- io_cancel --------------------------------------------------------------------

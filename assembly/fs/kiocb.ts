@@ -67,11 +67,11 @@ import {
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
-  FI_HOLD_REUSED, FI_HOLD_TIMEOUT,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
-import { kmalloc, kfree } from '../lib/heap';
+import { kmalloc, kfree, user_unpin } from '../lib/heap';
 import { tag_free, pcpu_of } from '../lib/tags';
 import { ring_publish } from './ring';
 import { ctx_addr } from './ctxtab';
@@ -359,7 +359,8 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
       old = atomic.load<u64>(cw);
       continue;
     }
-    if (st == KIOCB_CANCELLED) break;
+    // FREE: never published (a NOOP, aio.ts submit_one): nothing can race with us.
+    if (st == KIOCB_CANCELLED || st == KIOCB_FREE) break;
     // Pairs with kiocb_cancel's and set_cancel_fn's cmpxchg.
     const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, KIOCB_CANCELLED));
     if (seen == old) break;
@@ -378,6 +379,13 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   if (nbio > 1 && biovec != req + KI_BIO_INLINE) kfree(biovec, nbio * BIO_SIZE);
   const nseg = load<u32>(req, KI_NSEG);
   const segs = <usize>load<u32>(req, KI_SEGS);
+  // A binary request's pins on its buffers' user blocks: the device is done with them.
+  if (load<u32>(req, KI_UPIN) != 0) {
+    for (let i: u32 = 0; i < nseg; i++) {
+      const sg = segs + <usize>i * SEG_SIZE;
+      if (load<u32>(sg, SEG_KIND) == BUF_MEM) user_unpin(<u32>(load<u32>(sg, SEG_REF) >> ULIVE_SHIFT));
+    }
+  }
   if (segs != 0 && segs != req + KI_SEG_INLINE) kfree(segs, nseg * SEG_SIZE);
   if (load<u32>(req, KI_DEV) != NO_DEV) atomic.store<u32>(req + KI_DEV, NO_DEV); // only block requests set it
   fput(load<u32>(req, KI_FILE));
@@ -409,9 +417,11 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
     store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
     store<u32>(rec, cookie, REAP_COOKIE);
     store<u32>(ca, n + 1, CPU_STAGED);
-  } else {
-    ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
+    // In flight: io_submit counts the batch once (CPU_SUBMITTED - CPU_STAGED),
+    // and holds its context reference until then (io_destroy is not waiting yet).
+    return;
   }
+  ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
 
   // 6. Last touch of context memory: this cpu's in-flight count (io_destroy
   //    sums them and sleeps until the sum is 0; wake it while it may be waiting).

@@ -236,8 +236,11 @@ function publish_at(ctx: usize, p: u64, nr: u64, data: u64, obj: u64, res: i64, 
   // The cookie moves the same way: a cookie still here was consumed without
   // io_getevents (user space moved head): its owner may free the handle.
   // Pairs with ring_reap's xchg.
-  const was = atomic.xchg<u32>(side + SIDE_COOKIE, cookie);
-  if (was != COOKIE_NONE) cookie_orphan(was);
+  // Neither an old cookie nor a new one (a binary request's slot, reaped): no xchg.
+  if (cookie != COOKIE_NONE || atomic.load<u32>(side + SIDE_COOKIE) != COOKIE_NONE) {
+    const was = atomic.xchg<u32>(side + SIDE_COOKIE, cookie);
+    if (was != COOKIE_NONE) cookie_orphan(was);
+  }
   const ev = event_at(ring_of(ctx), slot);
   store<u64>(ev, data, EV_DATA);
   store<u64>(ev, obj, EV_OBJ);

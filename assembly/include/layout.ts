@@ -155,6 +155,23 @@ export const H_FI_TAG_HOOK: u32 = 380;
 export const FI_HOLD_WAITING: u32 = 1;
 export const FI_HOLD_REUSED: u32 = 2;
 export const FI_HOLD_TIMEOUT: u32 = 3;
+// Pins on user blocks held by binary requests (kfree_user defers the free of a
+// pinned block to its last unpin): the address of a directory of u32, one per
+// UPIN_CHUNK bytes of memory, each 0 or the address of a lazily kmalloc'd leaf
+// page of UPIN_PER_LEAF pin words, one per granule (the word of a block's
+// first granule counts its pins). W: kernel_init (directory), user_pin (a leaf,
+// once: cmpxchg 0 -> page). A: atomic load. Leaves are never freed.
+export const H_UPIN: u32 = 384;
+// A pin word: [ pending : 1 | class - KMALLOC_MIN_SHIFT : 5 | pins : 26 ].
+// user_pin adds 1, user_unpin subtracts 1; kfree_user ors in pending and the
+// block's class. Whoever moves a word from {pending, class, 0 pins} to 0 (one
+// cmpxchg) frees the block (lib/heap.ts, upin_settle). A: atomic add/sub/or/cmpxchg.
+export const UPIN_LEAF_SHIFT: u32 = 10; // granules per leaf (one page of u32 words)
+export const UPIN_PER_LEAF: u32 = 1 << UPIN_LEAF_SHIFT;
+export const UPIN_CHUNK_SHIFT: u32 = UPIN_LEAF_SHIFT + 6; // bytes per directory entry: 64 KiB (granule = 64 B)
+export const UPIN_PENDING: u32 = 0x80000000;
+export const UPIN_CLASS_SHIFT: u32 = 26;
+export const UPIN_COUNT_MASK: u32 = (1 << UPIN_CLASS_SHIFT) - 1;
 export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
 export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;
@@ -202,6 +219,11 @@ export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline 
 //                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
 //                                  W/R: the owning thread; cpu_reclaim once the owner is gone. A: plain
 export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A: plain
+// Requests the running io_submit has submitted so far. Its cpu's in-flight
+// count (PC_INFLIGHT) moves once per batch, by CPU_SUBMITTED - CPU_STAGED (the
+// inline completions are not counted in and out one by one); cpu_reclaim adds
+// the same for a thread gone mid-batch. W/R: as CPU_DEFER. A: plain
+export const CPU_SUBMITTED: u32 = 28;
 // Claim epoch: bumped by every cpu_online that claims this id, so cookies of a
 // thread that left (their events may still be in a ring) never name the next
 // owner's handles. W: cpu_online, after the claim. A: atomic add; orphan setters load.
@@ -329,7 +351,7 @@ export const COOKIE_NONE: u32 = 0xffffffff;
 //
 //   0 cw (address of ki_cancel)  8 ctx  12 id  16 data u64  24 pos u64
 //  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
-//  64 cookie  68..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
+//  64 cookie  68 upin  72..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
 // 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
 // 192 inline bio (64 B)
@@ -364,6 +386,9 @@ export const KI_NBIO: u32 = 52;
 export const KI_BIOVEC: u32 = 56; //  address of the bio array (the inline bio, or kmalloc'd)
 export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel kick), or NO_DEV
 export const KI_COOKIE: u32 = 64; //  the submitting thread's handle for its iocb object (see SIDE_*). W: submitter. A: plain
+// 1 if the request's BUF_MEM segments hold pins on user blocks (a binary iocb:
+// lib/heap.ts, user_pin), which aio_complete drops. W: submitter. A: plain
+export const KI_UPIN: u32 = 68;
 export const KI_BOUNCE: u32 = 80; //  bounce block (plain Uint8Array), handed to the ring slot at completion
 export const KI_BOUNCE_SIZE: u32 = 84;
 export const KI_LIST_PREV: u32 = 88; // list baseline, under ctx_lock
@@ -667,6 +692,52 @@ export const POLLERR: u32 = 0x008;
 export const POLLHUP: u32 = 0x010;
 export const POLLRDNORM: u32 = 0x040;
 export const POLLWRNORM: u32 = 0x100;
+
+// ---------------------------------------------------------------------------
+// Binary iocbs and io_events in user memory (k.iocbArray(), k.ioEventArray();
+// fs/binary.ts): libaio's struct iocb and struct io_event, byte for byte
+// (include/uapi/linux/aio_abi.h, little-endian, 64-bit). The user writes them
+// (any field, any time: the kernel reads each field of a record once, into
+// locals, and judges only those); the kernel writes aio_key and the events.
+//
+//   struct iocb (64 B):
+//    0 aio_data u64   8 aio_key u32   12 aio_rw_flags u32   16 aio_lio_opcode u16
+//   18 aio_reqprio s16   20 aio_fildes u32   24 aio_buf u64   32 aio_nbytes u64
+//   40 aio_offset s64   48 aio_reserved2 u64   56 aio_flags u32   60 aio_resfd u32
+//   struct iovec (16 B, PREADV/PWRITEV: aio_buf points at aio_nbytes of them):
+//    0 iov_base u64   8 iov_len u64
+//   struct io_event (32 B): as the ring's (EV_*); obj is the request's full aio_key.
+export const IOCB_SIZE: u32 = 64;
+export const IOCB_DATA: u32 = 0;
+export const IOCB_KEY: u32 = 8;
+export const IOCB_RW_FLAGS: u32 = 12;
+export const IOCB_LIO_OPCODE: u32 = 16;
+export const IOCB_REQPRIO: u32 = 18;
+export const IOCB_FILDES: u32 = 20;
+export const IOCB_BUF: u32 = 24;
+export const IOCB_NBYTES: u32 = 32;
+export const IOCB_OFFSET: u32 = 40;
+export const IOCB_RESERVED2: u32 = 48;
+export const IOCB_FLAGS: u32 = 56;
+export const IOCB_RESFD: u32 = 60;
+export const IOVEC_SIZE: u32 = 16;
+export const IOVEC_BASE: u32 = 0;
+export const IOVEC_LEN: u32 = 8;
+// A binary record's aio_key is 32 bits, as Linux's: the low 32 bits of the full
+// key (gen * 2^KEY_ID_BITS + id), that is the id and the generation's low
+// KEY32_GEN_BITS bits. The event's 64-bit obj carries the full key, so its low
+// half equals the record's aio_key. io_cancel of a 32-bit key matches the
+// generation modulo 2^KEY32_GEN_BITS (a stale key can only name a later
+// request after its slot was reused a multiple of 512 times).
+export const KEY32_GEN_BITS: u32 = 32 - KEY_ID_BITS;
+export const KEY32_GEN_MASK: u32 = (1 << KEY32_GEN_BITS) - 1;
+// Binary io_submit's results in the cpu's scratch, past the one SUB record it
+// builds per iocb: the error that stopped the batch (0 if none).
+export const BIN_OUT_ERR: u32 = SCRATCH_SEGS - 16;
+// Binary reap: its count carries BIN_REAP_SIDE if an event it copied had a side
+// entry for the host (a bounce block or a cookie of this cpu: an object-API
+// request); its REAP records are then in scratch as io_reap leaves them.
+export const BIN_REAP_SIDE: u32 = 0x40000000;
 
 // ---------------------------------------------------------------------------
 // A signature of this layout, compiled into both the .wasm and the host. The

@@ -15,11 +15,11 @@
 import {
   CPU_OFF, CPU_SIZE, CPU_OWNER, CPU_DEFER, CPU_STAGED, CPU_ONLINE, CPU_RECLAIMING, CPU_KIND_SHIFT,
   H_NCPUS, MAX_CTX, CX_STATE_GEN, SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_STAGE, CPU_EPOCH, CPU_ORPHANS,
-  H_ORPHANS, COOKIE_SPACE,
+  H_ORPHANS, COOKIE_SPACE, CPU_SUBMITTED, PC_INFLIGHT,
 } from '../include/layout';
 import { hi32, lo32, pack } from '../include/barrier';
 import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '../fs/ctxtab';
-import { tags_drain_cpu } from '../lib/tags';
+import { tags_drain_cpu, pcpu_of } from '../lib/tags';
 import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
 
 @inline export function cpu_addr(cpu: u32): usize {
@@ -106,15 +106,20 @@ export function cpu_offline(cpu: u32): void {
 function cpu_undo_syscall(cpu: u32): void {
   const ca = cpu_addr(cpu);
   const staged = load<u32>(ca, CPU_STAGED);
-  if (load<u32>(ca, CPU_DEFER) != 0 && staged != 0) {
+  const submitted = load<u32>(ca, CPU_SUBMITTED);
+  if (load<u32>(ca, CPU_DEFER) != 0 && (staged != 0 || submitted != 0)) {
     for (let s: u32 = 0; s < MAX_CTX; s++) {
       if (ctx_refs_of(cpu, s) == 0) continue;
-      ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+      // The batch's in-flight count, as io_submit's end would have added it (CPU_SUBMITTED).
+      const delta = <i32>submitted - <i32>staged;
+      if (delta != 0) atomic.add<i32>(pcpu_of(ctx_addr(s), cpu) + PC_INFLIGHT, delta);
+      if (staged != 0) ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
       break;
     }
   }
   store<u32>(ca, 0, CPU_DEFER);
   store<u32>(ca, 0, CPU_STAGED);
+  store<u32>(ca, 0, CPU_SUBMITTED);
   ctx_refs_drop(cpu);
 }
 

@@ -16,7 +16,8 @@
  */
 import {
   H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE, H_UFREELISTS, H_ULIVE, H_USTART,
-  ULIVE_SHIFT,
+  ULIVE_SHIFT, H_UPIN, UPIN_LEAF_SHIFT, UPIN_PER_LEAF, UPIN_CHUNK_SHIFT, UPIN_PENDING, UPIN_CLASS_SHIFT,
+  UPIN_COUNT_MASK,
 } from '../include/layout';
 import { pack, hi32, lo32 } from '../include/barrier';
 
@@ -158,15 +159,127 @@ export function kmalloc_user(size: u32): usize {
   return blk;
 }
 
-/** Free a block from kmalloc_user(size). */
+/**
+ * Free a block from kmalloc_user(size). If binary requests in flight pin it
+ * (user_pin), it stops being live now (no new request can name it) and goes
+ * back to its free list when the last pin is dropped, never before: a view
+ * over a freed block cannot meet memory a device is still filling.
+ */
 export function kfree_user(blk: usize, size: u32): void {
   if (blk == 0) return;
   if (size == 0) size = 1;
   const cls = size_class(size);
   const g = <u32>(blk >> ULIVE_SHIFT);
   bits_update(<usize>load<u32>(H_ULIVE), g, (<u32>1 << cls) >> ULIVE_SHIFT, false);
-  bits_update(<usize>load<u32>(H_USTART), g, 1, false);
+  // After the live bits are clear (pairs with user_pin's add before its
+  // re-check of them): either a pinner sees the block dead and backs off, or
+  // the or below sees its pin and leaves the free to the last unpin.
+  const w = upin_word(g, false);
+  if (w != 0) {
+    const v = UPIN_PENDING | ((cls - KMALLOC_MIN_SHIFT) << UPIN_CLASS_SHIFT);
+    const old = atomic.or<u32>(w, v);
+    if ((old & UPIN_COUNT_MASK) == 0) upin_settle(w, g, v);
+    return;
+  }
+  ufree_now(blk, cls);
+}
+
+/** The free proper: the block's start bit, then its free list. */
+function ufree_now(blk: usize, cls: u32): void {
+  bits_update(<usize>load<u32>(H_USTART), <u32>(blk >> ULIVE_SHIFT), 1, false);
   stack_push(ulist_head(cls), blk);
+}
+
+// --- pins (binary requests' buffers) ------------------------------------------------
+
+/**
+ * The pin word of granule g (see UPIN_* in layout.ts). With `alloc`, its leaf
+ * page is created on first use; 0 if there is none (or no memory for it).
+ */
+function upin_word(g: u32, alloc: bool): usize {
+  const de = <usize>load<u32>(H_UPIN) + (<usize>(g >> UPIN_LEAF_SHIFT) << 2);
+  // Pairs with the cmpxchg below that publishes a zeroed leaf.
+  let leaf = <usize>atomic.load<u32>(de);
+  if (leaf == 0) {
+    if (!alloc) return 0;
+    const p = kzalloc(PAGE_SIZE);
+    if (p == 0) return 0;
+    const seen = <usize>atomic.cmpxchg<u32>(de, 0, <u32>p);
+    if (seen != 0) {
+      kfree(p, PAGE_SIZE);
+      leaf = seen;
+    } else {
+      leaf = p;
+    }
+  }
+  return leaf + (<usize>(g & (UPIN_PER_LEAF - 1)) << 2);
+}
+
+/** v = {pending, class, 0 pins}: whoever swaps it to 0 frees the block (exactly one does). */
+function upin_settle(w: usize, g: u32, v: u32): void {
+  // Pairs with the add/sub/or of pinners and the freer on the same word.
+  if (atomic.cmpxchg<u32>(w, v, 0) == v) ufree_now(<usize>g << ULIVE_SHIFT, ((v >> UPIN_CLASS_SHIFT) & 31) + KMALLOC_MIN_SHIFT);
+}
+
+@inline function bits(lo: u32, hi: u32): u32 { // bits lo..hi of a word, inclusive
+  return (hi == 31 ? 0xffffffff : ((<u32>1 << (hi + 1)) - 1)) & ~((<u32>1 << lo) - 1);
+}
+
+/**
+ * The first granule of the live user block holding [addr, addr + len)
+ * (len > 0), or 0xffffffff if no one live block holds it. Scans the start
+ * bitmap back from addr, a word (2 KiB) at a time, checking liveness on the way.
+ */
+export function user_block_of(addr: usize, len: u32): u32 {
+  if (len == 0 || !user_range_ok(addr, len)) return 0xffffffff;
+  const live = <usize>load<u32>(H_ULIVE);
+  const start = <usize>load<u32>(H_USTART);
+  let g = <u32>(addr >> ULIVE_SHIFT);
+  while (true) {
+    const w = g >> 5;
+    const at = <usize>w << 2;
+    const sw = atomic.load<u32>(start + at) & bits(0, g & 31); // pairs with bits_update
+    const lw = atomic.load<u32>(live + at);
+    if (sw != 0) {
+      const s = 31 - clz<u32>(sw);
+      const need = bits(<u32>s, g & 31);
+      return (lw & need) == need ? (w << 5) + <u32>s : 0xffffffff;
+    }
+    const need = bits(0, g & 31);
+    if ((lw & need) != need || w == 0) return 0xffffffff;
+    g = (w << 5) - 1;
+  }
+}
+
+/**
+ * Pin the live user block holding [addr, addr + len) (len > 0) for a request
+ * in flight. Returns its first granule, or -EFAULT (no live block holds it) or
+ * -ENOMEM (no memory for the pin table).
+ */
+export function user_pin(addr: usize, len: u32): i64 {
+  const s = user_block_of(addr, len);
+  if (s == 0xffffffff) return -14; // EFAULT
+  const w = upin_word(s, true);
+  if (w == 0) return -12; // ENOMEM
+  atomic.add<u32>(w, 1);
+  // Still the same live block (it may have been freed, or freed and reused,
+  // since the scan)? Pairs with kfree_user's clearing of the live bits before its or.
+  if (user_block_of(addr, len) != s) {
+    upin_put(w, s);
+    return -14;
+  }
+  return <i64>s;
+}
+
+function upin_put(w: usize, g: u32): void {
+  const old = atomic.sub<u32>(w, 1); // pairs with kfree_user's or: one of us sees the other
+  if ((old & UPIN_PENDING) != 0 && (old & UPIN_COUNT_MASK) == 1) upin_settle(w, g, old - 1);
+}
+
+/** Drop a pin user_pin took on the block starting at granule g; frees the block if its free was deferred. */
+export function user_unpin(g: u32): void {
+  const w = upin_word(g, false);
+  if (w != 0) upin_put(w, g);
 }
 
 /**
@@ -202,7 +315,9 @@ export function user_heap_init(mem_bytes: u32): bool {
   const bytes = <u32>(((<u64>mem_bytes >> ULIVE_SHIFT) + 7) >> 3);
   const live = kmalloc_pages(bytes);
   const start = kmalloc_pages(bytes);
-  if (live == 0 || start == 0) return false;
+  const pins = kmalloc_pages(<u32>(((<u64>mem_bytes >> UPIN_CHUNK_SHIFT) + 1) << 2));
+  if (live == 0 || start == 0 || pins == 0) return false;
+  store<u32>(H_UPIN, <u32>pins);
   store<u32>(H_ULIVE, <u32>live);
   store<u32>(H_USTART, <u32>start);
   return true;

@@ -50,3 +50,26 @@ test('the built kernel carries this layout\'s signature', () => {
   const x = new WebAssembly.Instance(m, { env: { memory: mem } }).exports as { layout_sig(): number };
   expect(x.layout_sig()).toBe(L.LAYOUT_SIG);
 });
+
+// Header fields are added by hand, by several people: two of them once landed on
+// the same offset. Every H_ field has its own bytes, and all of them end below rodata.
+test('header fields (H_*) do not overlap and end below RODATA_OFF', () => {
+  const src = fs.readFileSync(path.join(root, 'assembly/include/layout.ts'), 'utf8');
+  const sizes: Record<string, number> = {
+    H_FREELISTS: L.NR_CLASSES * 8, H_UFREELISTS: L.NR_CLASSES * 8, // {aba | ptr} heads per class
+    H_ST_DISCARDED: 8, H_ST_LATE_CB: 8, H_CXL_DEVS: 8, // u64 words
+  };
+  const fields = [...src.matchAll(/^export const (H_[A-Z0-9_]+): u32 = ([0-9]+);/gm)]
+    .map((m) => ({ name: m[1], off: Number(m[2]), size: sizes[m[1]] ?? 4 }))
+    .sort((a, b) => a.off - b.off);
+  expect(fields.length).toBeGreaterThan(25);
+  const overlaps: string[] = [];
+  for (let i = 1; i < fields.length; i++) {
+    const p = fields[i - 1];
+    if (p.off + p.size > fields[i].off) overlaps.push(`${p.name} [${p.off}, ${p.off + p.size}) overlaps ${fields[i].name} at ${fields[i].off}`);
+  }
+  expect(overlaps).toEqual([]);
+  const last = fields[fields.length - 1];
+  expect(last.off + last.size).toBeLessThanOrEqual(L.RODATA_OFF);
+  for (const f of fields) expect([f.name, f.off % Math.min(f.size, 8)]).toEqual([f.name, 0]); // aligned
+});

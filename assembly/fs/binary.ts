@@ -37,6 +37,7 @@ import { ctx_get_on, ctx_put_on } from './ctxtab';
 import { reap_trylock, reap_unlock, ring_reap } from './ring';
 import { kiocb_lookup, cw_lookup, kiocb_cancel, lookup_is_list, list_cancel } from './kiocb';
 import { submit_one, submit_end, scratch, cpu_ok } from './aio';
+import { blk_reap_all } from '../block/blk';
 
 /** MAX_RW_COUNT: Linux clamps one transfer to INT_MAX rounded down to a page (src/iocb.ts). */
 const MAX_RW_COUNT: u32 = 0x7ffff000;
@@ -299,6 +300,7 @@ export function io_cancel_key32(cpu: u32, slot: u32, gen: u32, key: u32): i32 {
     const kg = hi32(atomic.load<u64>(cw));
     if ((kg & KEY32_GEN_MASK) == key >>> KEY_ID_BITS) r = lookup_is_list() ? list_cancel(ctx, gid, kg) : kiocb_cancel(req, cw, kg);
   }
+  blk_reap_all(cpu); // the bios the cancel took out of stage 1 (as io_cancel)
   ctx_put_on(cpu, slot);
   return r;
 }

@@ -21,6 +21,7 @@ import { hi32, lo32, pack } from '../include/barrier';
 import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '../fs/ctxtab';
 import { tags_drain_cpu } from '../lib/tags';
 import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
+import { eventfd_notify_staged } from '../fs/eventfd';
 
 @inline export function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;
@@ -110,6 +111,7 @@ function cpu_undo_syscall(cpu: u32): void {
     for (let s: u32 = 0; s < MAX_CTX; s++) {
       if (ctx_refs_of(cpu, s) == 0) continue;
       ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+      eventfd_notify_staged(cpu, SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
       break;
     }
   }

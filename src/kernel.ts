@@ -338,6 +338,11 @@ export class Kernel extends Syscalls {
       process.emitWarning(`kaio: ${role} thread failed: ${err instanceof Error ? err.stack : String(err)}`);
     });
     this.#workers.push(w);
+    // A thread that is gone is not waited for at shutdown.
+    w.once('exit', () => {
+      const i = this.#workers.indexOf(w);
+      if (i >= 0) this.#workers.splice(i, 1);
+    });
     return w;
   }
 

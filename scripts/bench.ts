@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 
-const names = ['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5'];
+const names = ['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5', 'files'];
 const t0 = performance.now();
 let failed = 0;
 for (const name of names) {

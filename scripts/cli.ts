@@ -15,7 +15,7 @@ import { runDemo, printDemo, DEMO_STEPS, DEMO_FIRST_STEP } from './lib/demo';
 import { inspectWorkload, formatSnapshot, QUEUE_DEPTH } from './lib/inspect';
 import { progress } from './lib/progress';
 
-const BENCHES = ['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5'] as const;
+const BENCHES = ['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5', 'files'] as const;
 const here = (f: string) => new URL(`./${f}`, import.meta.url).pathname;
 
 const HELP: Record<string, string> = {

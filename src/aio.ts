@@ -16,12 +16,13 @@
 import * as L from '../assembly/include/layout';
 import * as E from '../assembly/include/errno';
 import type { Core } from './core';
-import { BufferRegistry, KernelBuffer, isSAB } from './buffers';
+import { BufferRegistry, KernelBuffer, isSAB, POOL_MOVER } from './buffers';
 import { waitUntil, waitUntilAsync, spinFor, SPIN_US } from './wait';
 import { Handles } from './handles';
 import { Snap, snapshot, doomed, singleBuffer, vectorBuffers, posOverflows, MAX_RW_COUNT } from './iocb';
 import { userBytes, type Iocb, type IoEvent } from './uapi';
-import { shutdownError } from './errno';
+import { shutdownError, fsErrno } from './errno';
+import fs from 'node:fs';
 import { RecordArray, type IocbArray, type IoEventArray } from './binary';
 
 export type { Iocb, IoEvent } from './uapi';
@@ -588,9 +589,12 @@ export class Syscalls {
         obj = t >>> 4;
       }
     }
-    const isBlock = ft === L.FT_BLOCK;
-    // Pipes copy inside the kernel: any view outside kernel memory bounces the whole request.
-    const pipeBounce = ft !== L.FT_BLOCK && !bufs.every((b) => b === kmem);
+    // Block devices and host files move bytes on a thread of their own, into
+    // SharedArrayBuffers by id (a host file's: every pool thread's).
+    const isBlock = ft === L.FT_BLOCK || ft === L.FT_HOST;
+    const mover = ft === L.FT_HOST ? POOL_MOVER : obj;
+    // Pipes and eventfds copy inside the kernel: any view outside kernel memory bounces the whole request.
+    const pipeBounce = !isBlock && !bufs.every((b) => b === kmem);
     let bounceSize = 0;
     for (let i = 0; i < views.length; i++) if (pipeBounce || (bufs[i] !== kmem && !(isBlock && isShared(bufs[i])))) bounceSize += views[i].length;
     let bounce = 0;
@@ -621,7 +625,7 @@ export class Syscalls {
       if (!pipeBounce && b === kmem) {
         put(L.BUF_MEM, v.byteOffset, 0, v.length);
       } else if (isBlock && isShared(b)) {
-        put(L.BUF_SAB, this.buffers.idFor(obj, b as SharedArrayBuffer), v.byteOffset, v.length);
+        put(L.BUF_SAB, this.buffers.idFor(mover, b as SharedArrayBuffer), v.byteOffset, v.length);
       } else {
         // Bounced: this piece lives at bounce + at.
         if (write) {
@@ -680,6 +684,35 @@ export class Syscalls {
     const gid = key % KEY_ID_SPAN;
     const kgen = (key - gid) / KEY_ID_SPAN;
     return this.core.x.io_cancel(this.core.cpu, sg[0], sg[1], gid, kgen);
+  }
+
+  /**
+   * Bulk cancel (beyond Linux AIO; io_uring's IORING_ASYNC_CANCEL_ALL and
+   * _FD): ask every request in flight on ctx, or only those submitted on
+   * `fd`, to cancel. Returns how many it asked (each still yields exactly one
+   * event: -ECANCELED, or its result if it was too late), or -EINVAL (bad
+   * context, options not an object), -EBADF (fd not open), -EFAULT (options
+   * unreadable). Never blocks.
+   */
+  io_cancel_all(ctx: number, options?: { fd?: number }): number {
+    if (this.dead) return -E.EINVAL;
+    let fd: unknown;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') return -E.EINVAL;
+      try {
+        fd = options.fd;
+      } catch {
+        return -E.EFAULT;
+      }
+    }
+    const sg = splitCtx(ctx);
+    if (!sg) return -E.EINVAL;
+    let f = -1;
+    if (fd !== undefined) {
+      if (typeof fd !== 'number' || (fd | 0) !== fd || fd < 0) return -E.EBADF;
+      f = fd;
+    }
+    return this.core.x.io_cancel_all(this.core.cpu, sg[0], sg[1], f);
   }
 
   // --- io_getevents ---------------------------------------------------------------
@@ -1065,6 +1098,18 @@ export class Syscalls {
     return this.rw(fd, data, position, false);
   }
 
+  /** read/write/pread/pwrite on a host file: the real call, on this thread. */
+  private hostRw(fd: number, target: Uint8Array, pos: number, write: boolean): number {
+    const osfd = this.core.x.host_fd(fd);
+    if (osfd < 0) return osfd;
+    try {
+      const p = pos < 0 ? null : pos;
+      return write ? fs.writeSync(osfd, target, 0, target.length, p) : fs.readSync(osfd, target, 0, target.length, p);
+    } catch (err) {
+      return fsErrno(err);
+    }
+  }
+
   private rw(fd: number, data: ArrayBufferView, pos: number, write: boolean): number {
     if (this.dead) return -E.EINVAL;
     if (typeof fd !== 'number' || (fd | 0) !== fd) return -E.EBADF;
@@ -1079,6 +1124,7 @@ export class Syscalls {
       const chunk = Math.min(L.SCRATCH_SIZE, bytes.length - total);
       if (write) core.u8.set(target.subarray(total, total + chunk), core.scratch);
       const r = core.x.sys_rw(core.cpu, fd, chunk, pos < 0 ? -1 : pos + total, write ? 1 : 0);
+      if (r === -E.EOPNOTSUPP && total === 0) return this.hostRw(fd, target, pos, write);
       if (r < 0) return total > 0 ? total : r;
       if (!write) target.set(core.u8.subarray(core.scratch, core.scratch + r), total);
       total += r;

@@ -36,9 +36,12 @@ export function isView(v: unknown): v is ArrayBufferView {
 
 interface Msg { id: number; sab?: SharedArrayBuffer; release?: boolean }
 
-/** Channel name of the thread that moves bytes for device `dev` (or the kworker, dev = -1). */
+/** The mover id of the host-file pool's threads (they all listen on one channel). */
+export const POOL_MOVER = -2;
+
+/** Channel name of the thread that moves bytes for device `dev` (or the kworker, dev = -1; the pool, POOL_MOVER). */
 export function channelName(bootId: number, dev: number): string {
-  return dev < 0 ? `kaio:${bootId}:kworker` : `kaio:${bootId}:dev:${dev}`;
+  return dev === POOL_MOVER ? `kaio:${bootId}:pool` : dev < 0 ? `kaio:${bootId}:kworker` : `kaio:${bootId}:dev:${dev}`;
 }
 
 /**
@@ -66,8 +69,11 @@ export class BufferRegistry {
    * so the one id is posted to each of them.
    */
   idFor(dev: number, sab: SharedArrayBuffer): number {
-    let m = this.ids.get(dev);
-    if (!m) this.ids.set(dev, (m = new WeakMap()));
+    // The pool's ids are per epoch: a replacement pool thread bumps it once it
+    // listens, so buffers are posted again and reach it.
+    const key = dev === POOL_MOVER ? POOL_MOVER - Atomics.load(this.core.u32, L.H_POOL_EPOCH >>> 2) : dev;
+    let m = this.ids.get(key);
+    if (!m) this.ids.set(key, (m = new WeakMap()));
     const known = m.get(sab);
     if (known !== undefined) return known;
     const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >>> 2, 1) + 1;
@@ -112,8 +118,15 @@ export class BufferRegistry {
 
   /** A BroadcastChannel only delivers to receivers that exist: wait until the mover listens. */
   private waitReady(dev: number): void {
-    const word = dev < 0 ? L.H_KW_STATE >>> 2 : (L.DEV_OFF + dev * L.DEV_SIZE + L.D_STATE) >>> 2;
     const i32 = this.core.i32;
+    if (dev === POOL_MOVER) {
+      // Every pool thread started so far listens (pairs with runPool's add to ready).
+      const ready = L.H_POOL_READY >>> 2;
+      const ok = waitUntil(i32, ready, () => Atomics.load(i32, ready) >= Atomics.load(i32, L.H_POOL_THREADS >>> 2), 10_000, 0);
+      if (!ok) throw new Error('kaio: pool thread did not start');
+      return;
+    }
+    const word = dev < 0 ? L.H_KW_STATE >>> 2 : (L.DEV_OFF + dev * L.DEV_SIZE + L.D_STATE) >>> 2;
     if (!waitUntil(i32, word, () => Atomics.load(i32, word) !== L.DS_STARTING, 10_000, 0)) {
       throw new Error('kaio: device thread did not start');
     }

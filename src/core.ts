@@ -66,6 +66,14 @@ export interface KaioExports {
   bio_marked(bio: number): number;
   kworker_collect(cpu: number): number;
   kworker_complete(cpu: number, req: number, res: bigint): void;
+  io_cancel_all(cpu: number, slot: number, gen: number, fd: number): number;
+  host_fd(fd: number): number;
+  hostfile_open(osfd: number, mode: number, flags: number): number;
+  pool_fetch(cpu: number, slot: number): number;
+  pool_slot(slot: number): number;
+  pool_done(cpu: number, slot: number, res: bigint, interrupted: number): void;
+  pool_take_closes(): number;
+  eventfd_create(initval: number): number;
 }
 
 /**

@@ -17,6 +17,12 @@ const MESSAGES: Record<string, string> = {
   EAGAIN: 'resource temporarily unavailable',
   ENOMEM: 'not enough memory',
   EFAULT: 'bad address in system call argument',
+  ENXIO: 'no such device or address',
+  EACCES: 'permission denied',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory',
+  EROFS: 'read-only file system',
+  ELOOP: 'too many symbolic links encountered',
   EBUSY: 'resource busy or locked',
   EEXIST: 'file already exists',
   ENODEV: 'no such device',
@@ -104,4 +110,10 @@ function describe(v: unknown): string {
   } catch {
     return 'an object';
   }
+}
+
+/** -errno of a failed node:fs call (its errno; -EIO if it has none). */
+export function fsErrno(err: unknown): number {
+  const n = (err as { errno?: unknown } | null)?.errno;
+  return typeof n === 'number' && Number.isInteger(n) && n !== 0 ? -Math.abs(n) : -E.EIO;
 }

@@ -7,7 +7,7 @@
 import * as L from '../assembly/include/layout';
 
 export { Kernel } from './kernel';
-export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat, KernelStats } from './kernel';
+export type { BootOptions, RamdiskOptions, DeviceStats, DeviceControl, CtxStat, KernelStats, PoolStats, OpenOptions } from './kernel';
 export { IOCB_CMD } from './aio';
 export { AioContext } from './promises';
 export type { IoOptions, EventsOptions } from './promises';
@@ -32,7 +32,7 @@ export const POLLRDNORM: number = L.POLLRDNORM;
 export const POLLWRNORM: number = L.POLLWRNORM;
 /** aio_rw_flags: do not wait on an empty or full pipe (-EAGAIN instead). */
 export const RWF_NOWAIT: number = L.RWF_NOWAIT;
-/** aio_flags: notify an eventfd (refused by kaio: -EINVAL). */
+/** aio_flags: add 1 to the eventfd aio_resfd (k.eventfd()) when the event is published. */
 export const IOCB_FLAG_RESFD: number = L.IOCB_FLAG_RESFD;
 /** aio_flags: aio_reqprio holds an I/O priority. */
 export const IOCB_FLAG_IOPRIO: number = L.IOCB_FLAG_IOPRIO;

@@ -11,7 +11,7 @@ import * as E from '../assembly/include/errno';
 import { Core, loadModule, type KernelHandle } from './core';
 import { Syscalls } from './aio';
 import { AioContext } from './promises';
-import { invalidArg, systemError, shutdownError, outOfRange } from './errno';
+import { invalidArg, systemError, shutdownError, outOfRange, fsErrno } from './errno';
 import { waitUntilAsync } from './wait';
 import { KernelBuffer } from './buffers';
 import { IocbArray, IoEventArray } from './binary';
@@ -39,7 +39,35 @@ export interface BootOptions {
    * id already free, until another thread has allocated that id and made a
    * request live in its kiocb.
    */
-  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse' | 'tag-free-reuse';
+  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse' | 'tag-free-reuse' | 'pool-thread-exit';
+  /**
+   * Threads of the host-file pool (S13): they run reads, writes and syncs on
+   * host files (k.open of an absolute path outside /dev/). 1 to 64, default 4.
+   * The pool starts with the first host file opened on the booting thread, or
+   * at boot when this option is given.
+   */
+  poolThreads?: number;
+}
+
+/** The host-file pool's counters (k.poolStats()). */
+export interface PoolStats {
+  /** Pool threads (poolThreads once the pool has started, else 0). */
+  threads: number;
+  /** Work items waiting for a thread now. */
+  queued: number;
+  /** Work items a thread runs now. */
+  running: number;
+  /** Work items a thread ran (cancelled queued items never do). */
+  executed: number;
+  /** Work items cancelled while queued: they completed -ECANCELED without running. */
+  cancelledQueued: number;
+  /** Running interruptible items (a FIFO wait) that a cancel ended -EINTR. */
+  interrupted: number;
+}
+
+export interface OpenOptions {
+  /** Host files: create the file if it does not exist (O_CREAT, mode 0666 & ~umask). */
+  create?: boolean;
 }
 
 export interface RamdiskOptions {
@@ -172,6 +200,8 @@ export class Kernel extends Syscalls {
   #down: Promise<void> | undefined;
   #attached = false;
   #detached = false;
+  #poolThreads = 0;
+  #pool: Worker[] | undefined;
   #buffers = new FinalizationRegistry<[number, number]>(([addr, size]) => this.core.x.kfree_user(addr, size));
 
   private constructor(core: Core) {
@@ -192,12 +222,14 @@ export class Kernel extends Syscalls {
     const cancel = options.cancel ?? 'effective';
     if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
     const fi = options.faultInjection;
-    if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse' && fi !== 'tag-free-reuse') {
-      throw invalidArg('options.faultInjection', "'late-cancel-fn', 'late-cancel-fn-reuse' or 'tag-free-reuse'", fi);
+    if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse' && fi !== 'tag-free-reuse' && fi !== 'pool-thread-exit') {
+      throw invalidArg('options.faultInjection', "'late-cancel-fn', 'late-cancel-fn-reuse', 'tag-free-reuse' or 'pool-thread-exit'", fi);
     }
+    const poolThreads = intOption('options.poolThreads', options.poolThreads, 4, 1, L.MAX_POOL_THREADS);
     const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0) |
       (fi === 'late-cancel-fn' || fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CANCEL_FN : 0) |
-      (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0) | (fi === 'tag-free-reuse' ? L.FLAG_FI_TAG_FREE_REUSE : 0);
+      (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0) | (fi === 'tag-free-reuse' ? L.FLAG_FI_TAG_FREE_REUSE : 0) |
+      (fi === 'pool-thread-exit' ? L.FLAG_FI_POOL_EXIT : 0);
 
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;
@@ -216,7 +248,9 @@ export class Kernel extends Syscalls {
     core.checkHeader();
     core.online(L.CPU_KIND_MAIN, threadId);
     const k = new Kernel(core);
+    k.#poolThreads = poolThreads;
     await k.#startKworker();
+    if (options.poolThreads !== undefined) k.#startPool();
     watchWorkers(k);
     return k;
   }
@@ -310,14 +344,102 @@ export class Kernel extends Syscalls {
     return this.core.u32[L.H_AIO_MAX_NR >>> 2];
   }
 
-  #spawn(role: 'ramdisk' | 'raid5' | 'kworker', dev: number): Worker {
-    const w = new Worker(new URL('./kthread.js', import.meta.url), { workerData: { handle: this.core.handle, role, dev } });
+  #spawn(role: 'ramdisk' | 'raid5' | 'kworker' | 'pool', dev: number, replacement = false): Worker {
+    // Pool threads close host fds the booting thread opened: they must not track fds as their own.
+    const w = new Worker(new URL('./kthread.js', import.meta.url), { workerData: { handle: this.core.handle, role, dev, replacement }, trackUnmanagedFds: role !== 'pool' });
     w.unref();
     w.on('error', (err) => {
       process.emitWarning(`kaio: ${role} thread failed: ${err instanceof Error ? err.stack : String(err)}`);
     });
     this.#workers.push(w);
+    // A thread that is gone is not waited for at shutdown.
+    w.once('exit', () => {
+      const i = this.#workers.indexOf(w);
+      if (i >= 0) this.#workers.splice(i, 1);
+    });
     return w;
+  }
+
+  /**
+   * Start the host-file pool: poolThreads threads, each a cpu. A thread that
+   * exits while the kernel runs (it crashed, or was terminated) is reclaimed
+   * and replaced in its slot; the replacement finishes the item it held.
+   */
+  #startPool(): void {
+    if (this.#pool !== undefined) return;
+    const core = this.core;
+    this.#pool = [];
+    // Before any thread starts: submissions queue from now on (hostfile_submit).
+    Atomics.store(core.i32, L.H_POOL_THREADS >>> 2, this.#poolThreads);
+    const start = (slot: number, replacement: boolean) => {
+      const w = this.#spawn('pool', slot, replacement);
+      this.#pool![slot] = w;
+      const tid = w.threadId;
+      w.once('exit', () => {
+        if (this.#down !== undefined) return;
+        core.x.cpu_reclaim(L.CPU_KIND_POOL, tid);
+        start(slot, true);
+      });
+    };
+    for (let i = 0; i < this.#poolThreads; i++) start(i, false);
+  }
+
+  /** The host-file pool's counters (all 0 before the pool starts). */
+  poolStats(): PoolStats {
+    const { u32, u64 } = this.core;
+    return {
+      threads: Atomics.load(u32, L.H_POOL_THREADS >>> 2),
+      queued: Atomics.load(u32, L.H_POOL_QUEUED >>> 2),
+      running: Atomics.load(u32, L.H_POOL_RUNNING >>> 2),
+      executed: Number(Atomics.load(u64, L.H_POOL_ST_EXECUTED >>> 3)),
+      cancelledQueued: Number(Atomics.load(u64, L.H_POOL_ST_CANCELLED_Q >>> 3)),
+      interrupted: Number(Atomics.load(u64, L.H_POOL_ST_INTERRUPTED >>> 3)),
+    };
+  }
+
+  /**
+   * eventfd(initval, EFD_NONBLOCK): an fd whose 8-byte counter requests with
+   * IOCB_FLAG_RESFD add 1 to when their event is published. -EINVAL for an
+   * initval that is not an integer from 0 to 2^32 - 1; -EMFILE, -ENFILE, -ENOMEM.
+   */
+  eventfd(initval: number = 0): number {
+    if (this.dead) return -E.EINVAL;
+    if (typeof initval !== 'number' || !Number.isInteger(initval) || initval < 0 || initval > 0xffffffff) return -E.EINVAL;
+    return this.core.x.eventfd_create(initval >>> 0);
+  }
+
+  /** open(2) of a host file: the real open, then a kaio file on it. */
+  #openHost(path: string, fmode: number, create: boolean): number {
+    if (path.includes('\0')) return -E.EINVAL;
+    if (this.#pool === undefined) {
+      if (this.#attached) {
+        // Only the booting thread starts the pool.
+        if (Atomics.load(this.core.i32, L.H_POOL_THREADS >>> 2) === 0) return -E.ENODEV;
+      } else {
+        this.#startPool();
+      }
+    }
+    const C = fs.constants;
+    const acc = fmode === L.FMODE_READ ? C.O_RDONLY : fmode === L.FMODE_WRITE ? C.O_WRONLY : C.O_RDWR;
+    let osfd: number;
+    try {
+      // O_NONBLOCK: a FIFO opens without waiting for its other end, and its
+      // reads and writes never block a pool thread (regular files ignore it).
+      osfd = fs.openSync(path, acc | C.O_NONBLOCK | (create ? C.O_CREAT : 0), 0o666);
+    } catch (err) {
+      return fsErrno(err);
+    }
+    let flags = 0;
+    try {
+      const st = fs.fstatSync(osfd);
+      if (st.isFIFO() || st.isSocket() || st.isCharacterDevice()) flags |= L.HF_INTERRUPTIBLE;
+    } catch (err) {
+      fs.closeSync(osfd);
+      return fsErrno(err);
+    }
+    const fd = this.core.x.hostfile_open(osfd, fmode, flags);
+    if (fd < 0) fs.closeSync(osfd);
+    return fd;
   }
 
   async #startKworker(): Promise<void> {
@@ -472,11 +594,34 @@ export class Kernel extends Syscalls {
     return dev < 0 ? -E.ENOENT : dev;
   }
 
-  /** open(2) a device: an fd, or -ENOENT (no such device) / -ENAMETOOLONG / -EINVAL (bad mode) / -EMFILE / -ENFILE. */
-  open(path: string, mode: 'r' | 'w' | 'rw'): number {
+  /**
+   * open(2). '/dev/<name>' is a kaio device; any other absolute path is a host
+   * file, opened for real (its reads, writes and syncs run on the pool). An
+   * fd, or -errno: -ENOENT (no such device or file; a relative path),
+   * -ENAMETOOLONG, -EINVAL (bad mode or options), -EMFILE / -ENFILE, and for
+   * host files whatever the real open says (-EACCES, -EISDIR, -ENXIO for a
+   * FIFO with no reader opened 'w', ...).
+   */
+  open(path: string, mode: 'r' | 'w' | 'rw', options?: OpenOptions): number {
     if (this.dead) return -E.EINVAL;
     const fmode = typeof mode === 'string' && Object.hasOwn(FMODES, mode) ? FMODES[mode] : undefined;
     if (fmode === undefined) return -E.EINVAL;
+    let create: unknown = false;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') return -E.EINVAL;
+      try {
+        create = options.create ?? false;
+      } catch {
+        return -E.EFAULT;
+      }
+      if (typeof create !== 'boolean') return -E.EINVAL;
+    }
+    if (typeof path === 'string' && path.startsWith('/') && !path.startsWith('/dev/')) {
+      const bytes = Buffer.byteLength(path);
+      if (bytes >= PATH_MAX) return -E.ENAMETOOLONG;
+      for (const part of path.split('/')) if (Buffer.byteLength(part) > NAME_MAX) return -E.ENAMETOOLONG;
+      return this.#openHost(path, fmode, create as boolean);
+    }
     const dev = this.#findDevice(path);
     if (dev < 0) return dev;
     return this.core.x.file_open(L.FT_BLOCK, fmode, dev);
@@ -629,6 +774,28 @@ export class Kernel extends Syscalls {
     return this.#down;
   }
 
+  /** After the pool stopped: close the host fds of released host files and of host files still open. */
+  #closeHostFiles(): void {
+    const { x, u32, i32 } = this.core;
+    const close = (osfd: number) => {
+      try {
+        fs.closeSync(osfd);
+      } catch {
+        // closed already
+      }
+    };
+    for (let hf = x.pool_take_closes() >>> 0; hf;) {
+      const next = u32[(hf + L.HF_NEXT) >>> 2];
+      close(i32[(hf + L.HF_OSFD) >>> 2]);
+      x.kfree(hf, L.HF_SIZE);
+      hf = next;
+    }
+    for (let i = 0; i < L.MAX_FILES; i++) {
+      const f = L.FILE_OFF + i * L.FILE_SIZE;
+      if (u32[(f + L.F_TYPE) >>> 2] === L.FT_HOST && u32[(f + L.F_REFGEN) >>> 2] !== 0) close(i32[(u32[(f + L.F_OBJ) >>> 2] + L.HF_OSFD) >>> 2]);
+    }
+  }
+
   async #shutdown(): Promise<void> {
     const core = this.core;
     for (let slot = 0; slot < L.MAX_CTX; slot++) {
@@ -661,7 +828,14 @@ export class Kernel extends Syscalls {
     Atomics.store(core.i32, L.H_KW_STATE >>> 2, L.DS_STOP);
     Atomics.add(core.i32, L.H_KW_DOORBELL >>> 2, 1);
     Atomics.notify(core.i32, L.H_KW_DOORBELL >>> 2);
+    // The pool: no new items from here on (hostfile_submit: -ENODEV); the
+    // threads finish what they hold (the contexts are gone, so nothing is queued).
+    Atomics.store(core.i32, L.H_POOL_THREADS >>> 2, 0);
+    Atomics.store(core.i32, L.H_POOL_STATE >>> 2, L.DS_STOP);
+    Atomics.add(core.i32, L.H_POOL_DOORBELL >>> 2, 1);
+    Atomics.notify(core.i32, L.H_POOL_DOORBELL >>> 2);
     await Promise.all(exits);
+    this.#closeHostFiles();
     this.buffers.close();
     core.offline();
   }

@@ -167,6 +167,34 @@ export class AioContext {
     return it;
   }
 
+  /**
+   * Ask every request of this context that has not settled, or only those on
+   * `fd`, to cancel (io_cancel_all; io_uring's CANCEL_ALL / CANCEL_FD). Ones
+   * still waiting for their io_submit are taken out at once and reject with
+   * ECANCELED; the others settle with their events: rejected with ECANCELED
+   * if the cancel took effect, else with their normal result. Returns how
+   * many it asked. Throws a TypeError for an fd that is not an integer.
+   */
+  cancelAll(options: { fd?: number } = {}): number {
+    if (options === null || typeof options !== 'object') throw invalidArg('options', 'an object', options);
+    const fd = options.fd;
+    if (fd !== undefined && (typeof fd !== 'number' || !Number.isInteger(fd))) throw invalidArg('options.fd', 'an integer', fd);
+    let n = 0;
+    const keep: Op[] = [];
+    for (const op of this.#queued.splice(0)) {
+      if (fd === undefined || op.iocb.aio_fildes === fd) {
+        this.#settle(op, undefined, systemError(E.ECANCELED, op.syscall));
+        n++;
+      } else {
+        keep.push(op);
+      }
+    }
+    this.#queued.push(...keep);
+    if (this.#closed && this.#inflight.size === 0) return n;
+    const r = this.#k.io_cancel_all(this.id, fd === undefined ? undefined : { fd });
+    return r > 0 ? n + r : n;
+  }
+
   /** Requests submitted or queued and not yet settled. */
   get pending(): number {
     return this.#queued.length + this.#inflight.size;

@@ -12,7 +12,7 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kaio-bench-'));
 
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
-test.each(['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5'])('bench:%s runs at a tiny size and writes JSON and SVG', (name) => {
+test.each(['lookup', 'throughput', 'cancel', 'congestion', 'scaling', 'wake', 'raid5', 'files'])('bench:%s runs at a tiny size and writes JSON and SVG', (name) => {
   execFileSync(process.execPath, [path.join(root, `dist/scripts/bench-${name}.js`), '--quick', '--out', out], { cwd: root, timeout: 120_000, stdio: 'pipe' });
   const r = JSON.parse(fs.readFileSync(path.join(out, `${name}.json`), 'utf8'));
   expect(r.name).toBe(name);

@@ -12,7 +12,7 @@ test.each([
   ['--help', /^kaio: the Linux AIO syscalls/],
   ['demo', /^Usage: kaio demo \[--json\]/],
   ['stress', /^Usage: kaio stress \[--threads 4\]/],
-  ['bench', /^Usage: kaio bench \[lookup\|throughput\|cancel\|congestion\|scaling\|wake\|raid5\]/],
+  ['bench', /^Usage: kaio bench \[lookup\|throughput\|cancel\|congestion\|scaling\|wake\|raid5\|files\]/],
   ['inspect', /^Usage: kaio inspect \[--requests 32\]/],
 ])('kaio %s --help prints its usage', (cmd, usage) => {
   const r = cmd === '--help' ? kaio('--help') : kaio(cmd, '--help');
@@ -24,7 +24,7 @@ test.each([
   [['frobnicate'], "kaio: unknown command 'frobnicate'"],
   [['inspect', '--requests', '0'], 'kaio: --requests must be an integer from 1 to 4096 (got 0)'],
   [['inspect', '--lookup', 'hash'], 'kaio: --lookup must be tags or list (got hash)'],
-  [['bench', 'nosuch'], 'kaio: --name must be lookup or throughput or cancel or congestion or scaling or wake or raid5 (got nosuch)'],
+  [['bench', 'nosuch'], 'kaio: --name must be lookup or throughput or cancel or congestion or scaling or wake or raid5 or files (got nosuch)'],
   [['demo', '--bogus'], "kaio: Unknown option '--bogus'"],
 ])('kaio %j is a usage error: exit 2', (args, message) => {
   const r = kaio(...args);

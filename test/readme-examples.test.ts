@@ -12,7 +12,7 @@ const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 
 test('each example block in README.md is its file, verbatim', () => {
   const blocks: Array<{ file: string; body: string }> = readmeBlocks(readme);
-  expect(blocks.map((b) => b.file)).toEqual(['examples/syscalls.mjs', 'examples/promises.mjs', 'examples/threads/main.mjs', 'examples/threads/worker.mjs']);
+  expect(blocks.map((b) => b.file)).toEqual(['examples/syscalls.mjs', 'examples/promises.mjs', 'examples/host-files.mjs', 'examples/threads/main.mjs', 'examples/threads/worker.mjs']);
   for (const b of blocks) expect({ file: b.file, body: b.body }).toEqual({ file: b.file, body: fs.readFileSync(path.join(root, b.file), 'utf8') });
 });
 
@@ -21,6 +21,6 @@ test('every example entry point is named in the README', () => {
     e.isDirectory()
       ? fs.readdirSync(path.join(root, 'examples', e.name)).filter((f) => f.startsWith('main.')).map((f) => `examples/${e.name}/${f}`)
       : [`examples/${e.name}`]);
-  expect(entries.sort()).toEqual(['examples/port-libaio.mjs', 'examples/promises.mjs', 'examples/syscalls.mjs', 'examples/threads-cjs/main.cjs', 'examples/threads/main.mjs']);
+  expect(entries.sort()).toEqual(['examples/host-files.mjs', 'examples/port-libaio.mjs', 'examples/promises.mjs', 'examples/syscalls.mjs', 'examples/threads-cjs/main.cjs', 'examples/threads/main.mjs']);
   for (const f of entries) expect(readme).toContain(f);
 });

@@ -47,7 +47,7 @@ describe.each(STRATEGIES)('io_submit errors (%s)', (_name, opts) => {
       ['fsync with a buffer', { aio_lio_opcode: IOCB_CMD.FSYNC, aio_fildes: fd, aio_buf: buf }, -errno.EINVAL],
       ['poll with an offset', { aio_lio_opcode: IOCB_CMD.POLL, aio_fildes: fd, aio_buf: 1, aio_offset: 8 }, -errno.EINVAL],
       ['unknown rw flags', { ...tRead(fd, buf), aio_rw_flags: 1 << 20 }, -errno.EOPNOTSUPP],
-      ['resfd without eventfd support', { ...tRead(fd, buf), aio_flags: 1, aio_resfd: fd }, -errno.EINVAL],
+      ['resfd that is not an eventfd', { ...tRead(fd, buf), aio_flags: 1, aio_resfd: fd }, -errno.EINVAL],
       ['resfd that is not open', { ...tRead(fd, buf), aio_flags: 1, aio_resfd: 999 }, -errno.EBADF],
     ];
     for (const [what, iocb, want] of cases) {

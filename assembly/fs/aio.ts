@@ -26,8 +26,9 @@ import {
   KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
+  FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD,
 } from '../include/layout';
-import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP } from '../include/errno';
+import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP, EINPROGRESS } from '../include/errno';
 import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
 import { kmalloc, kfree, kmalloc_pages, user_heap_init } from '../lib/heap';
 import { ctx_get_on, ctx_put_on, ctx_addr } from './ctxtab';
@@ -42,6 +43,11 @@ import { pcpu_of } from '../lib/tags';
 import { dev_addr, blk_reap_all } from '../block/blk';
 import { blkdev_rw_submit, blkdev_fsync_submit } from './block_dev';
 import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
+import { hostfile_submit, pool_collect_cancelled } from './hostfile';
+import {
+  eventfd_notify, eventfd_notify_staged, eventfd_read_sync, eventfd_write_sync, eventfd_pread_submit, eventfd_pwrite_submit,
+  eventfd_poll_submit, eventfd_collect,
+} from './eventfd';
 
 @inline export function scratch(cpu: u32): usize {
   return SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT);
@@ -111,6 +117,19 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
     aio_complete(cpu, req, 0, 0);
     return;
   }
+  if (type == FT_HOST) {
+    // Every other opcode runs on the pool; POLL: regular files are always ready (DEFAULT_POLLMASK).
+    if (opcode == IOCB_CMD_POLL) aio_complete(cpu, req, <i64>((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & (events | POLLERR | POLLHUP)), 0);
+    else if ((opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PWRITE) && nbytes == 0) aio_complete(cpu, req, 0, 0);
+    else hostfile_submit(cpu, req, <usize>obj);
+    return;
+  }
+  if (type == FT_EVENTFD) {
+    if (opcode == IOCB_CMD_POLL) eventfd_poll_submit(cpu, req, <usize>obj, events);
+    else if (opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV) eventfd_pread_submit(cpu, req, <usize>obj, nbytes);
+    else eventfd_pwrite_submit(cpu, req, <usize>obj, nbytes);
+    return;
+  }
   if (opcode == IOCB_CMD_POLL) {
     if (type == FT_BLOCK) {
       // Block devices are always ready (DEFAULT_POLLMASK).
@@ -170,13 +189,17 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     }
   }
   const flags = load<u32>(rec, SUB_FLAGS);
+  let efh: u32 = 0;
   if ((flags & IOCB_FLAG_RESFD) != 0) {
-    // No eventfds in kaio: an open fd is the wrong kind, anything else is bad.
-    const r = fget(load<i32>(rec, SUB_RESFD));
-    fput(r);
-    fput(fh);
-    put_reqs(ctx, cpu);
-    return r != 0 ? -EINVAL : -EBADF;
+    // eventfd_ctx_fdget: not open -EBADF, not an eventfd -EINVAL. The
+    // reference is held until the event is published (aio_complete's notify).
+    efh = fget(load<i32>(rec, SUB_RESFD));
+    if (efh == 0 || file_type(efh) != FT_EVENTFD) {
+      fput(efh);
+      fput(fh);
+      put_reqs(ctx, cpu);
+      return efh != 0 ? -EINVAL : -EBADF;
+    }
   }
   // From here on Linux has written aio_key (put_user): the host keeps the 0 it wrote.
   store<u32>(rec, 1, SUB_OUT_GEN);
@@ -196,7 +219,7 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     else err = load<i32>(rec, SUB_ERR_LATE);
   } else if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
     if (prep != 0) err = prep;
-    else if (type != FT_BLOCK) err = -EINVAL; // pipes have no fsync
+    else if (type != FT_BLOCK && type != FT_HOST) err = -EINVAL; // pipes and eventfds have no fsync
   } else if (opcode == IOCB_CMD_POLL) {
     err = prep;
     // aio_poll: a file without a wait queue (a block device) whose ready mask
@@ -206,6 +229,7 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     err = -EINVAL;
   }
   if (err != 0) {
+    fput(efh);
     fput(fh);
     put_reqs(ctx, cpu);
     return err;
@@ -214,6 +238,7 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
   const req = id == TAG_EMPTY ? 0 : kiocb_get(ctx, id);
   if (req == 0 || !take_segments(req, rec, segbase)) {
     if (id != TAG_EMPTY) tag_free(ctx, cpu, id);
+    fput(efh);
     fput(fh);
     put_reqs(ctx, cpu);
     // No id although we hold a ring slot: another cpu holds free ids in transit
@@ -242,6 +267,9 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
   store<u32>(req, 0xffffffff, KI_PRIVATE);
   store<u32>(req, 0, KI_DONE);
   store<u32>(req, cpu, KI_CPU);
+  store<u32>(req, efh != 0 ? eventfd_notify.index : 0, KI_NOTIFY);
+  store<u32>(req, efh, KI_RESFD);
+  store<u32>(req, atomic.load<u32>(FD_OFF + (<usize>fd << 2)), KI_FDENT); // io_cancel_all's {fd}
   // The cookie, packed with this cpu and its claim epoch (layout.ts: COOKIE_*).
   // Pairs with cpu_online's add of the epoch (this thread's own claim).
   const ck = load<u32>(rec, SUB_COOKIE);
@@ -316,6 +344,7 @@ export function submit_end(cpu: u32, ctx: usize, base: usize): void {
   if (staged != 0) {
     store<u32>(cpua, 0, CPU_STAGED);
     ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
+    eventfd_notify_staged(cpu, base + SCRATCH_STAGE, staged);
   }
 }
 
@@ -341,6 +370,44 @@ export function io_cancel(cpu: u32, slot: u32, gen: u32, gid: u32, kgen: u32): i
   blk_reap_all(cpu);
   ctx_put_on(cpu, slot);
   return r;
+}
+
+/**
+ * Bulk cancel (io_uring's IORING_ASYNC_CANCEL_ALL, and _FD when fd >= 0): ask
+ * every request in flight on the context (only those submitted on fd's open
+ * file) to cancel. Returns how many it asked (each still yields exactly one
+ * event), -EINVAL for a bad context, -EBADF for an fd that is not open.
+ * Never blocks: O(nr) over the dense cancel words.
+ */
+export function io_cancel_all(cpu: u32, slot: u32, gen: u32, fd: i32): i32 {
+  if (!cpu_ok(cpu)) return -EINVAL;
+  let ent: u32 = 0;
+  if (fd >= 0) {
+    if (<u32>fd >= MAX_FDS) return -EBADF;
+    ent = atomic.load<u32>(FD_OFF + (<usize>fd << 2)); // pairs with fd_install's and fd_close's stores
+    if (ent == 0) return -EBADF;
+  }
+  const ctx = ctx_get_on(cpu, slot, gen);
+  if (ctx == 0) return -EINVAL;
+  const base = load<u32>(ctx, CX_ID_BASE);
+  const nr = load<u32>(ctx, CX_NR);
+  let n: i32 = 0;
+  for (let i: u32 = 0; i < nr; i++) {
+    const req = kiocb_lookup(ctx, base + i);
+    if (req == 0) continue;
+    const cw = cw_lookup(base + i);
+    // Pairs with kiocb_publish's and aio_complete's stores: a request that
+    // completes after this load makes kiocb_cancel's cmpxchg fail (-EINVAL).
+    const w = atomic.load<u64>(cw);
+    if (lo32(w) == KIOCB_FREE) continue;
+    // KI_FDENT is written before the publish that made w live; a reuse since
+    // changes the generation, and kiocb_cancel then refuses.
+    if (fd >= 0 && load<u32>(req, KI_FDENT) != ent) continue;
+    if (kiocb_cancel(req, cw, hi32(w)) == -EINPROGRESS) n++;
+  }
+  blk_reap_all(cpu); // the bios those cancels took out of stage 1
+  ctx_put_on(cpu, slot);
+  return n;
 }
 
 // --- io_getevents, the part that takes events ---------------------------------------
@@ -419,6 +486,10 @@ export function sys_rw(cpu: u32, fd: i32, n: u32, pos: f64, write: bool): i32 {
       const p: u64 = pos < 0 ? load<u64>(f, F_POS) : <u64>pos;
       r = block_sync(fh, buf, n, p, write);
       if (pos < 0 && r > 0) store<u64>(f, p + <u64>r, F_POS);
+    } else if (type == FT_EVENTFD) {
+      r = write ? eventfd_write_sync(cpu, <usize>file_obj(fh), buf, n) : eventfd_read_sync(<usize>file_obj(fh), buf, n);
+    } else if (type == FT_HOST) {
+      r = -EOPNOTSUPP; // the host does these itself (it holds the host fd)
     } else if (pos >= 0) {
       r = -ESPIPE; // pipes have no offset
     } else if (type == FT_PIPE_W && write) {
@@ -443,6 +514,15 @@ export function fd_type(fd: i32): i32 {
   return <i32>t;
 }
 
+/** The host fd of the host file open at fd (k.read/k.write do those in the host), or -EBADF. */
+export function host_fd(fd: i32): i32 {
+  const fh = fget(fd);
+  if (fh == 0) return -EBADF;
+  const r = file_type(fh) == FT_HOST ? load<i32>(<usize>file_obj(fh), HF_OSFD) : -EBADF;
+  fput(fh);
+  return r;
+}
+
 /** Move up to `max` orphaned cookie indices of `cpu` into its scratch (u32 each). */
 export function cookies_orphaned(cpu: u32, max: u32): u32 {
   if (!cpu_ok(cpu)) return 0;
@@ -454,7 +534,10 @@ export function cookies_orphaned(cpu: u32, max: u32): u32 {
 /** Serve queued pipes into the cpu's scratch (kiocb, result) records; returns the count. */
 export function kworker_collect(cpu: u32): u32 {
   if (!cpu_ok(cpu)) return 0;
-  return kworker_run(scratch(cpu), KW_MAX);
+  const out = scratch(cpu);
+  let n = kworker_run(out, KW_MAX);
+  n = pool_collect_cancelled(out, n, KW_MAX);
+  return eventfd_collect(out, n, KW_MAX);
 }
 
 /** Complete a request the kworker collected (after the host filled its SAB segments). */

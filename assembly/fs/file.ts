@@ -12,9 +12,9 @@
  */
 import {
   FILE_OFF, FILE_SIZE, MAX_FILES, FD_OFF, MAX_FDS, FD_FIRST, H_FD_LOCK, F_REFGEN, F_TYPE, F_RELEASE,
-  F_MODE, F_OBJ, F_POS, FT_NONE, FT_PIPE_R, FT_PIPE_W,
+  F_MODE, F_OBJ, F_POS, FT_NONE, FT_BLOCK, FT_PIPE_R, FT_PIPE_W,
 } from '../include/layout';
-import { EBADF, EMFILE, ENFILE } from '../include/errno';
+import { EBADF, EINVAL, EMFILE, ENFILE } from '../include/errno';
 import { pack, hi32, lo32, spin_lock, spin_unlock } from '../include/barrier';
 
 @inline export function file_addr(idx: u32): usize {
@@ -120,13 +120,21 @@ function fd_alloc(): i32 {
 
 /** Open a file of `type` on object `obj`. Returns the fd, or -errno. */
 export function file_open(type: u32, mode: u32, obj: u32): i32 {
+  // From the host: only block devices are opened this way (other types have
+  // objects the host cannot name, and their own constructors).
+  if (type != FT_BLOCK) return -EINVAL;
+  return file_open_ops(type, mode, obj, 0);
+}
+
+/** Open a file of `type` on object `obj` with release op `release` (0: none). The fd, or -errno. */
+export function file_open_ops(type: u32, mode: u32, obj: u32, release: u32): i32 {
   spin_lock(H_FD_LOCK);
   const fd = fd_alloc();
   if (fd < 0) {
     spin_unlock(H_FD_LOCK);
     return fd;
   }
-  const idx = file_alloc(type, mode, obj, 0);
+  const idx = file_alloc(type, mode, obj, release);
   if (idx < 0) {
     spin_unlock(H_FD_LOCK);
     return idx;

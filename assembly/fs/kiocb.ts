@@ -67,7 +67,7 @@ import {
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
-  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
@@ -391,6 +391,9 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   fput(load<u32>(req, KI_FILE));
 
   const cookie = load<u32>(req, KI_COOKIE);
+  // IOCB_FLAG_RESFD: the eventfd's notify op and reference, run once the event is published.
+  const notify = load<u32>(req, KI_NOTIFY);
+  const resfd = load<u32>(req, KI_RESFD);
 
   // 3. Retire the key before the event is visible: cancel of it is -EINVAL from here on.
   atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));
@@ -416,12 +419,15 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
     store<u32>(rec, bounce, REAP_BOUNCE);
     store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
     store<u32>(rec, cookie, REAP_COOKIE);
+    store<u32>(rec, notify != 0 ? resfd : 0, STAGE_RESFD); // io_submit signals it after publishing
     store<u32>(ca, n + 1, CPU_STAGED);
     // In flight: io_submit counts the batch once (CPU_SUBMITTED - CPU_STAGED),
     // and holds its context reference until then (io_destroy is not waiting yet).
     return;
   }
   ring_publish(ctx, data, key, res, res2, bounce, bounce_size, cookie, true);
+  // After the event is visible, as fs/aio.c's eventfd_signal after the ring's tail moves.
+  if (notify != 0) call_indirect<void>(notify, cpu, resfd);
 
   // 6. Last touch of context memory: this cpu's in-flight count (io_destroy
   //    sums them and sleeps until the sum is 0; wake it while it may be waiting).

@@ -172,6 +172,33 @@ export const UPIN_CHUNK_SHIFT: u32 = UPIN_LEAF_SHIFT + 6; // bytes per directory
 export const UPIN_PENDING: u32 = 0x80000000;
 export const UPIN_CLASS_SHIFT: u32 = 26;
 export const UPIN_COUNT_MASK: u32 = (1 << UPIN_CLASS_SHIFT) - 1;
+// The host-file thread pool (S13, fs/hostfile.ts). The work queue and the
+// cancelled list are kiocbs linked through KI_WQ_NEXT/PREV, under H_POOL_LOCK.
+//  768 lock  772 queue head  776 queue tail  780 cancelled list head (for the kworker)
+//  784 doorbell  788 waiting  792 threads  796 ready  800 state  804 close stack
+//  808 epoch  812 queued  816 running  824 executed u64  832 cancelled_queued u64
+//  840 interrupted u64  848 eventfd deferred list head  852 eventfd list lock
+//  896 slots: MAX_POOL_THREADS x u32, the kiocb each pool thread runs (0: none)
+export const H_POOL_LOCK: u32 = 768; //     spinlock over the queue, the cancelled list, queued/running and slots
+export const H_POOL_QHEAD: u32 = 772; //    W: under H_POOL_LOCK. A: plain
+export const H_POOL_QTAIL: u32 = 776;
+export const H_POOL_CXL: u32 = 780; //      cancelled queued items, for the kworker to complete. W: under H_POOL_LOCK
+export const H_POOL_DOORBELL: u32 = 784; // futex word pool threads sleep on. A: atomic add + notify (pool_kick)
+export const H_POOL_WAITING: u32 = 788; //  pool threads asleep. W: each thread around its wait. A: atomic add/sub; kickers load
+export const H_POOL_THREADS: u32 = 792; //  pool threads started (poolThreads once started). W: the booting thread. A: atomic store
+export const H_POOL_READY: u32 = 796; //    pool threads listening for buffers (BufferTable made). A: atomic add + notify
+export const H_POOL_STATE: u32 = 800; //    DS_*. W: shutdown (STOP). A: atomic store + notify of the doorbell
+export const H_POOL_CLOSE: u32 = 804; //    stack of released host files (HF_NEXT links) whose host fd a pool thread closes. A: cmpxchg push / xchg take
+export const H_POOL_EPOCH: u32 = 808; //    bumped by each replacement pool thread once it listens (src/buffers.ts re-posts). A: atomic add
+export const H_POOL_QUEUED: u32 = 812; //   items in the queue. W: under H_POOL_LOCK. A: plain (stats read racily)
+export const H_POOL_RUNNING: u32 = 816; //  items a thread runs. W: under H_POOL_LOCK
+export const H_POOL_ST_EXECUTED: u32 = 824; //  u64 items a pool thread ran. A: atomic add
+export const H_POOL_ST_CANCELLED_Q: u32 = 832; // u64 items cancelled while queued (they never ran). A: atomic add
+export const H_POOL_ST_INTERRUPTED: u32 = 840; // u64 running items a cancel interrupted (-EINTR). A: atomic add
+export const H_EFD_DEFERRED: u32 = 848; //  eventfd requests for the kworker to complete (KI_WQ_NEXT links). W: under H_EFD_LOCK
+export const H_EFD_LOCK: u32 = 852; //      spinlock over every eventfd (fs/eventfd.ts)
+export const H_POOL_SLOTS: u32 = 896;
+export const MAX_POOL_THREADS: u32 = 64;
 export const ULIVE_SHIFT: u32 = 6; // granule of the user bitmaps: 64 B (the smallest kmalloc class)
 export const H_UFREELISTS: u32 = 512; // kmalloc_user free-list heads: NR_CLASSES x u64 {aba:32 | ptr:32}
 export const H_FREELISTS: u32 = 64;
@@ -198,6 +225,11 @@ export const FLAG_FI_LATE_CB_REUSE: u32 = 8;
 // request in it). It holds open the window between freeing an id and the end of
 // its caller, which for aio_complete must come after the key is retired.
 export const FLAG_FI_TAG_FREE_REUSE: u32 = 16;
+// Fault injection (tests only): an original pool thread (not a replacement) that
+// takes a request whose aio_data is FI_POOL_EXIT_DATA exits at once, holding it,
+// so that its replacement must finish that request (fs/hostfile.ts).
+export const FLAG_FI_POOL_EXIT: u32 = 32;
+export const FI_POOL_EXIT_DATA: u32 = 0x6b696c6c; // 'kill'
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.
@@ -239,6 +271,7 @@ export const CPU_KIND_MAIN: u32 = 1;
 export const CPU_KIND_DEVICE: u32 = 2;
 export const CPU_KIND_KWORKER: u32 = 3;
 export const CPU_KIND_WORKER: u32 = 4;
+export const CPU_KIND_POOL: u32 = 5; // a thread of the host-file pool (fs/hostfile.ts)
 
 // ---------------------------------------------------------------------------
 // kioctx table entry (256 B, three cache lines by who writes them).
@@ -349,9 +382,9 @@ export const COOKIE_NONE: u32 = 0xffffffff;
 // ---------------------------------------------------------------------------
 // kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
 //
-//   0 cw (address of ki_cancel)  8 ctx  12 id  16 data u64  24 pos u64
+//   0 cw (address of ki_cancel)  4 upin  8 ctx  12 id  16 data u64  24 pos u64
 //  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
-//  64 cookie  68 upin  72..79 reserved  80 bounce 84 bounce_size 88 list prev 92 list next
+//  64 cookie  68 notify  72 resfd  76 fd entry  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
 // 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
 // 192 inline bio (64 B)
@@ -388,7 +421,14 @@ export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel 
 export const KI_COOKIE: u32 = 64; //  the submitting thread's handle for its iocb object (see SIDE_*). W: submitter. A: plain
 // 1 if the request's BUF_MEM segments hold pins on user blocks (a binary iocb:
 // lib/heap.ts, user_pin), which aio_complete drops. W: submitter. A: plain
-export const KI_UPIN: u32 = 68;
+export const KI_UPIN: u32 = 4;
+// Completion notification (IOCB_FLAG_RESFD): the function-table index of a
+// `(cpu: u32, fh: u32) => void` that aio_complete calls once the event is
+// published (fs/eventfd.ts's eventfd_notify), or 0; and its argument, the
+// eventfd's file reference (held from submit). W: submitter. A: plain
+export const KI_NOTIFY: u32 = 68;
+export const KI_RESFD: u32 = 72;
+export const KI_FDENT: u32 = 76; //   the fd table entry the request was submitted on (io_cancel_all's {fd}). W: submitter. A: plain
 export const KI_BOUNCE: u32 = 80; //  bounce block (plain Uint8Array), handed to the ring slot at completion
 export const KI_BOUNCE_SIZE: u32 = 84;
 export const KI_LIST_PREV: u32 = 88; // list baseline, under ctx_lock
@@ -482,6 +522,8 @@ export const FT_NONE: u32 = 0;
 export const FT_BLOCK: u32 = 1;
 export const FT_PIPE_R: u32 = 2;
 export const FT_PIPE_W: u32 = 3;
+export const FT_HOST: u32 = 4; //    a host file (fs/hostfile.ts): obj is its hostfile struct's address
+export const FT_EVENTFD: u32 = 5; // an eventfd (fs/eventfd.ts): obj is its struct's address
 export const FMODE_READ: u32 = 1;
 export const FMODE_WRITE: u32 = 2;
 export const FD_OFF: u32 = FILE_OFF + MAX_FILES * FILE_SIZE;
@@ -593,6 +635,22 @@ export const WQ_READ: u32 = 1;
 export const WQ_WRITE: u32 = 2;
 export const WQ_POLL: u32 = 3;
 export const WQ_CANCELLED: u32 = 4;
+export const WQ_POOL: u32 = 5; //    in the host-file pool's queue
+export const WQ_RUNNING: u32 = 6; // taken by a pool thread
+
+// ---------------------------------------------------------------------------
+// Host file (fs/hostfile.ts), kmalloc'd, one per open: the file's F_OBJ.
+//   0 host fd  4 flags (HF_*)  8 close-stack link
+export const HF_SIZE: u32 = 64;
+export const HF_OSFD: u32 = 0; //  W: hostfile_open. A: plain, before the fd is published
+export const HF_FLAGS: u32 = 4;
+export const HF_NEXT: u32 = 8; //  H_POOL_CLOSE link. W: the releasing fput. A: plain, before the cmpxchg push
+export const HF_INTERRUPTIBLE: u32 = 1; // a FIFO, socket or character device: reads and writes may wait without bound
+// eventfd (fs/eventfd.ts), kmalloc'd, one per eventfd: the file's F_OBJ.
+//   8 count u64  16 poll queue head/tail (every field under H_EFD_LOCK)
+export const EFD_SIZE: u32 = 64;
+export const EFD_COUNT: u32 = 8; // W: under H_EFD_LOCK. A: plain (k.read/write, signal, PREAD, POLL all lock)
+export const EFD_PQ: u32 = 16; //   waiting pollers (head, tail), under H_EFD_LOCK
 
 // ---------------------------------------------------------------------------
 // Per-cpu scratch (SCRATCH_SIZE each): where syscall arguments and results cross
@@ -639,6 +697,7 @@ export const REAP_REC_SIZE: u32 = 48;
 export const REAP_BOUNCE: u32 = 32;
 export const REAP_BOUNCE_SIZE: u32 = 36;
 export const REAP_COOKIE: u32 = 40;
+export const STAGE_RESFD: u32 = 44; // a staged event's KI_RESFD: io_submit signals it after publishing (0: none)
 export const REAP_MAX: u32 = 1024; // events per WASM call (48 KiB)
 // kworker: completion list records (kiocb address, result) for the host to finish.
 export const KW_REC_SIZE: u32 = 16;

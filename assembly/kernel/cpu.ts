@@ -21,6 +21,7 @@ import { hi32, lo32, pack } from '../include/barrier';
 import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '../fs/ctxtab';
 import { tags_drain_cpu, pcpu_of } from '../lib/tags';
 import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
+import { eventfd_notify_staged } from '../fs/eventfd';
 
 @inline export function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;
@@ -113,7 +114,10 @@ function cpu_undo_syscall(cpu: u32): void {
       // The batch's in-flight count, as io_submit's end would have added it (CPU_SUBMITTED).
       const delta = <i32>submitted - <i32>staged;
       if (delta != 0) atomic.add<i32>(pcpu_of(ctx_addr(s), cpu) + PC_INFLIGHT, delta);
-      if (staged != 0) ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+      if (staged != 0) {
+        ring_publish_staged(ctx_addr(s), SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+        eventfd_notify_staged(cpu, SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE, staged);
+      }
       break;
     }
   }

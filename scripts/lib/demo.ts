@@ -10,10 +10,16 @@
  *    lookup by id) vs 'list' (walk every in-flight request under ctx_lock).
  * 3. A striped device (S7): one read split into a bio per member, one member
  *    paused, one io_cancel: what each member did, and the event's result.
+ * 4. A real file on the host-file pool (S13): its one thread busy on a FIFO,
+ *    reads of a real file queued behind it, every other one cancelled: how
+ *    many ran.
  *
  * Every figure printed is measured in this run.
  */
 import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Kernel, IOCB_CMD, type IoEvent } from 'kaio';
 import { congested, cancelLookupCost, CONGESTED_BLOCK as BLOCK, type CongestedRun } from './workloads';
 
@@ -32,6 +38,7 @@ export interface DemoResult {
   lookup: Array<{ inflight: number; tagsNs: number; listNs: number }>;
   /** A 3-member stripe, member 1 paused: one read of a bio per member, one io_cancel. */
   stacked: { chunk: number; res: number; members: Array<{ completed: number; cancelledQueued: number }> };
+  pool: { queued: number; cancelled: number; executed: number; cancelledQueued: number };
 }
 
 /** Step 3: a striped read whose middle bio waits on a paused member, cancelled once. */
@@ -77,17 +84,52 @@ export async function runDemo(onStep: (what: string) => void = () => {}): Promis
   }
   onStep('a striped read, cancelled once');
   const stacked = await stackedCancel();
+  onStep('a congested host-file pool');
+  const pool = await poolCancel();
   onStep('done');
   return {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown cpu', node: process.version },
     congested: { requests: REQUESTS, blockBytes: BLOCK, serviceTimeUs: SERVICE_US, effective: brief(effective), markOnly: brief(markOnly) },
     lookup,
     stacked,
+    pool,
   };
 }
 
+/** Section 4: the pool's one thread waits on a FIFO; 20 reads of a real file queue, 10 are cancelled. */
+async function poolCancel(): Promise<{ queued: number; cancelled: number; executed: number; cancelledQueued: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kaio-demo-'));
+  const k = await Kernel.boot({ poolThreads: 1, memoryMiB: 64 });
+  try {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const file = path.join(dir, 'data');
+    fs.writeFileSync(file, Buffer.alloc(20 * 4096, 1));
+    const ffd = k.open(fifo, 'r');
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const fd = k.open(file, 'r');
+    const ctx = k.io_setup(32);
+    const wait = { aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: ffd, aio_buf: Buffer.alloc(1) };
+    if (k.io_submit(ctx, [wait]) !== 1) throw new Error('io_submit');
+    const deadline = Date.now() + 10_000;
+    while (k.poolStats().running !== 1 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    const reads = Array.from({ length: 20 }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: k.buffer(4096), aio_offset: i * 4096 }));
+    if (k.io_submit(ctx, reads) !== 20) throw new Error('io_submit');
+    for (let i = 0; i < 20; i += 2) k.io_cancel(ctx, reads[i]);
+    fs.writeSync(writer, 'x');
+    const evs: IoEvent[] = [];
+    k.io_getevents(ctx, 21, 21, evs, 10_000);
+    fs.closeSync(writer);
+    const st = k.poolStats();
+    return { queued: 20, cancelled: 10, executed: st.executed - 1, cancelledQueued: st.cancelledQueued };
+  } finally {
+    await k.shutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Steps runDemo reports (for a progress bar). */
-export const DEMO_STEPS = 3 + DEPTHS.length;
+export const DEMO_STEPS = 4 + DEPTHS.length;
 export const DEMO_FIRST_STEP = 'congested queue, effective';
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -118,4 +160,7 @@ export function printDemo(r: DemoResult): void {
   sc.members.forEach((x, i) => console.log(`   member ${i}: ${x.completed} bio executed, ${x.cancelledQueued} dropped from its queue`));
   console.log(`\n   The event: res = ${sc.res} (the bytes valid from the start of the buffer: the first chunk;`);
   console.log('   the second was cancelled, so the third, though read, is not part of the result).');
+  const p = r.pool;
+  console.log(`\n4. A real file on the host-file pool, its one thread busy on a FIFO: ${p.queued} reads queued, ${p.cancelled} cancelled:`);
+  console.log(`   ${p.executed} ran, ${p.cancelledQueued} completed -ECANCELED without ever reaching the OS.`);
 }

@@ -39,6 +39,8 @@ export interface DemoResult {
   /** A 3-member stripe, member 1 paused: one read of a bio per member, one io_cancel. */
   stacked: { chunk: number; res: number; members: Array<{ completed: number; cancelledQueued: number }> };
   pool: { queued: number; cancelled: number; executed: number; cancelledQueued: number };
+  /** A RAID5 over 3 ramdisks, all paused: one write cancelled before any member write, one after. */
+  raid5: { early: number; late: number; size: number; memberWritesEarly: number };
 }
 
 /** Step 3: a striped read whose middle bio waits on a paused member, cancelled once. */
@@ -86,6 +88,8 @@ export async function runDemo(onStep: (what: string) => void = () => {}): Promis
   const stacked = await stackedCancel();
   onStep('a congested host-file pool');
   const pool = await poolCancel();
+  onStep('a RAID5 write, cancelled early and late');
+  const raid5 = await raid5Cancel();
   onStep('done');
   return {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown cpu', node: process.version },
@@ -93,7 +97,46 @@ export async function runDemo(onStep: (what: string) => void = () => {}): Promis
     lookup,
     stacked,
     pool,
+    raid5,
   };
+}
+
+/** Section 5: a RAID5 write cancelled while its reads wait, and one cancelled after its first member write. */
+async function raid5Cancel(): Promise<DemoResult['raid5']> {
+  const k = await Kernel.boot({ memoryMiB: 64 });
+  try {
+    const chunk = 4096;
+    const m = [0, 1, 2].map((i) => k.ramdisk(`r${i}`, { sizeBytes: 1 << 16, serviceTimeUs: 0 }));
+    for (const p of m) await k.device(p).ready();
+    const md = k.raid5('md0', m, { chunkBytes: chunk });
+    await k.device(md).ready();
+    const fd = k.open(md, 'rw');
+    const ctx = k.io_setup(4);
+    const ev: IoEvent[] = [];
+    const wait = (ok: () => boolean) => { const end = Date.now() + 10_000; while (!ok() && Date.now() < end); };
+    // Early: every member paused, so the write's reads wait in their queues; then the cancel.
+    for (const p of m) k.device(p).pause();
+    const a = { aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: fd, aio_buf: new Uint8Array(2 * chunk).fill(1), aio_offset: 0 };
+    if (k.io_submit(ctx, [a]) !== 1) throw new Error('demo: io_submit');
+    wait(() => k.device(md).stats().dispatched >= 1);
+    k.io_cancel(ctx, a);
+    if (k.io_getevents(ctx, 1, 1, ev, 10_000) !== 1) throw new Error('demo: no event');
+    const early = ev[0].res;
+    const memberWritesEarly = m.reduce((n, p) => n + k.device(p).stats().bytes, 0);
+    for (const p of m) k.device(p).resume();
+    // Late: stripe 0's parity member (2) held, so the parity write cannot finish; then the cancel.
+    k.device(m[2]).hold();
+    const before = k.device(m[2]).stats().dispatched;
+    const b = { aio_lio_opcode: IOCB_CMD.PWRITE, aio_fildes: fd, aio_buf: new Uint8Array(2 * chunk).fill(2), aio_offset: 0 };
+    if (k.io_submit(ctx, [b]) !== 1) throw new Error('demo: io_submit');
+    wait(() => k.device(m[2]).stats().dispatched > before);
+    k.io_cancel(ctx, b);
+    k.device(m[2]).release();
+    if (k.io_getevents(ctx, 1, 1, ev, 10_000) !== 1) throw new Error('demo: no event');
+    return { early, late: ev[0].res, size: 2 * chunk, memberWritesEarly };
+  } finally {
+    await k.shutdown();
+  }
 }
 
 /** Section 4: the pool's one thread waits on a FIFO; 20 reads of a real file queue, 10 are cancelled. */
@@ -129,7 +172,7 @@ async function poolCancel(): Promise<{ queued: number; cancelled: number; execut
 }
 
 /** Steps runDemo reports (for a progress bar). */
-export const DEMO_STEPS = 4 + DEPTHS.length;
+export const DEMO_STEPS = 5 + DEPTHS.length;
 export const DEMO_FIRST_STEP = 'congested queue, effective';
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -163,4 +206,8 @@ export function printDemo(r: DemoResult): void {
   const p = r.pool;
   console.log(`\n4. A real file on the host-file pool, its one thread busy on a FIFO: ${p.queued} reads queued, ${p.cancelled} cancelled:`);
   console.log(`   ${p.executed} ran, ${p.cancelledQueued} completed -ECANCELED without ever reaching the OS.`);
+  const r5 = r.raid5;
+  console.log(`\n5. md RAID5 over 3 ramdisks: a write of ${r5.size / 1024} KiB (a full stripe) cancelled while its reads wait: res = ${r5.early}`);
+  console.log(`   (${r5.memberWritesEarly} bytes reached a member). One cancelled after its first member write: res = ${r5.late},`);
+  console.log('   the full count: a stripe is never left half written with stale parity.');
 }

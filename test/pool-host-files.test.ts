@@ -50,7 +50,9 @@ test('open: host paths are opened for real; errors are the real open\'s', async 
   expect(k.close(fd)).toBe(0);
 });
 
-(process.getuid?.() === 0 ? test.skip : test)('open: -EACCES for a file without permission (skipped as root)', async () => {
+const asRoot = process.getuid?.() === 0;
+if (asRoot) console.warn('\n*** pool-host-files: the -EACCES test SKIPPED: running as root, which may open any file ***\n');
+(asRoot ? test.skip : test)(`open: -EACCES for a file without permission${asRoot ? ' SKIPPED: running as root, which may open any file' : ''}`, async () => {
   const k = await tBoot({ poolThreads: 1 });
   const f = file('secret');
   fs.chmodSync(f, 0o000);

@@ -73,3 +73,11 @@ test('header fields (H_*) do not overlap and end below RODATA_OFF', () => {
   expect(last.off + last.size).toBeLessThanOrEqual(L.RODATA_OFF);
   for (const f of fields) expect([f.name, f.off % Math.min(f.size, 8)]).toEqual([f.name, 0]); // aligned
 });
+
+test('boot flags (FLAG_*) are distinct single bits', () => {
+  const src = fs.readFileSync(path.join(root, 'assembly/include/layout.ts'), 'utf8');
+  const flags = [...src.matchAll(/^export const (FLAG_[A-Z0-9_]+): u32 = ([0-9]+);/gm)].map((m) => [m[1], Number(m[2])] as const);
+  expect(flags.length).toBeGreaterThanOrEqual(8);
+  for (const [name, v] of flags) expect([name, v > 0 && (v & (v - 1)) === 0]).toEqual([name, true]);
+  expect(new Set(flags.map(([, v]) => v)).size).toBe(flags.length);
+});

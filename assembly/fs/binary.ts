@@ -19,6 +19,7 @@
  *    object API gives it. See KEY32_GEN_BITS in layout.ts for what this does
  *    to stale keys.
  */
+import { blk_reap_all } from '../block/blk';
 import {
   IOCB_SIZE, IOCB_DATA, IOCB_KEY, IOCB_RW_FLAGS, IOCB_LIO_OPCODE, IOCB_REQPRIO, IOCB_FILDES, IOCB_BUF, IOCB_NBYTES,
   IOCB_OFFSET, IOCB_RESERVED2, IOCB_FLAGS, IOCB_RESFD, IOVEC_SIZE, IOVEC_BASE, IOVEC_LEN, KEY_ID_BITS, KEY_ID_MASK,
@@ -300,7 +301,8 @@ export function io_cancel_key32(cpu: u32, slot: u32, gen: u32, key: u32): i32 {
     const kg = hi32(atomic.load<u64>(cw));
     if ((kg & KEY32_GEN_MASK) == key >>> KEY_ID_BITS) r = lookup_is_list() ? list_cancel(ctx, gid, kg) : kiocb_cancel(req, cw, kg);
   }
-  blk_reap_all(cpu); // the bios the cancel took out of stage 1 (as io_cancel)
+  // As io_cancel: bios the cancel took out of stage 1 complete here, now that no lock is held.
+  blk_reap_all(cpu);
   ctx_put_on(cpu, slot);
   return r;
 }

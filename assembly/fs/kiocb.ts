@@ -67,7 +67,7 @@ import {
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
-  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
@@ -131,12 +131,32 @@ function cw_page(gid: u32): usize {
   const p = kmalloc(PAGE_SIZE);
   if (p == 0) return 0;
   for (let i: u32 = 0; i < CW_PER_PAGE; i++) store<u64>(p + (<usize>i << 3), pack(1, KIOCB_FREE));
+  fi_cw_page_race(pp);
   // Release: the words are initialised before the page is visible; pairs with
   // the atomic loads of the page pointer in cw_lookup and here.
   const seen = <usize>atomic.cmpxchg<u32>(pp, 0, <u32>p);
   if (seen == 0) return p;
   kfree(p, PAGE_SIZE);
   return seen;
+}
+
+/**
+ * Fault injection (FLAG_FI_CW_PAGE_RACE), called by cw_page between initialising
+ * its private copy of a fresh page and publishing it: the first call after boot
+ * waits, bounded, until another cpu has published the page at `pp`, so that this
+ * cpu's cmpxchg loses. Records the outcome in H_FI_CW_HOLD.
+ */
+function fi_cw_page_race(pp: usize): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_CW_PAGE_RACE) == 0) return;
+  if (atomic.cmpxchg<u32>(H_FI_CW_HOLD, 0, FI_HOLD_WAITING) != 0) return; // one hold per boot
+  for (let i = 0; i < 1_000_000_000; i++) {
+    // Pairs with the winner's publishing cmpxchg in cw_page.
+    if (atomic.load<u32>(pp) != 0) {
+      atomic.store<u32>(H_FI_CW_HOLD, FI_HOLD_REUSED);
+      return;
+    }
+  }
+  atomic.store<u32>(H_FI_CW_HOLD, FI_HOLD_TIMEOUT);
 }
 
 /**

@@ -162,6 +162,18 @@ export const FI_HOLD_TIMEOUT: u32 = 3;
 // first granule counts its pins). W: kernel_init (directory), user_pin (a leaf,
 // once: cmpxchg 0 -> page). A: atomic load. Leaves are never freed.
 export const H_UPIN: u32 = 384;
+// Fault injection FLAG_FI_CW_PAGE_RACE (tests only): the state of its one hold
+// (cw_page, between initialising a fresh cancel page and publishing it).
+// 0 not yet, FI_HOLD_WAITING while held, then FI_HOLD_REUSED (another cpu
+// published that page first, so the held cpu loses the race) or FI_HOLD_TIMEOUT.
+// W: cw_page's hold (cmpxchg 0 -> WAITING, then atomic store). A: atomic load (tests).
+export const H_FI_CW_HOLD: u32 = 388;
+// Fault injection FLAG_FI_STEAL_RACE (tests only): the state of its one hold
+// (steal_tags, between a thief's load of a full victim slot and its xchg, once
+// it has already stolen an id). 0 not yet, FI_HOLD_WAITING while held, then
+// FI_HOLD_REUSED (the owner emptied that slot meanwhile) or FI_HOLD_TIMEOUT.
+// W: steal_tags' hold (cmpxchg 0 -> WAITING, then atomic store). A: atomic load (tests).
+export const H_FI_STEAL_HOLD: u32 = 392;
 // A pin word: [ pending : 1 | class - KMALLOC_MIN_SHIFT : 5 | pins : 26 ].
 // user_pin adds 1, user_unpin subtracts 1; kfree_user ors in pending and the
 // block's class. Whoever moves a word from {pending, class, 0 pins} to 0 (one
@@ -230,6 +242,16 @@ export const FLAG_FI_TAG_FREE_REUSE: u32 = 16;
 // so that its replacement must finish that request (fs/hostfile.ts).
 export const FLAG_FI_POOL_EXIT: u32 = 32;
 export const FI_POOL_EXIT_DATA: u32 = 0x6b696c6c; // 'kill'
+// Fault injection (tests only): the first cpu after boot to initialise a fresh
+// cancel-word page (cw_page) waits, bounded, until another cpu has published
+// that page, before its own cmpxchg. It holds open the window in which two cpus
+// race to publish the same page, and makes the held cpu the loser.
+export const FLAG_FI_CW_PAGE_RACE: u32 = 64;
+// Fault injection (tests only): the first thief after boot that, having already
+// stolen an id, finds another victim slot full, waits, bounded, until that slot
+// is empty (its owner popped it) before its xchg. It holds open the window in
+// which a thief's xchg finds empty a slot its load saw full.
+export const FLAG_FI_STEAL_RACE: u32 = 128;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

@@ -30,7 +30,8 @@
  */
 import {
   CX_NR, CX_TAGS_NEXT, CX_PCPU, CX_PCPU_STRIDE, CX_BATCH, CX_CACHE_SIZE, CX_TAG_HEAD,
-  PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS, H_FI_TAG_HOOK,
+  PC_TOP, PC_SLOTS, TAG_EMPTY, H_NCPUS, H_FI_TAG_HOOK, H_FLAGS, FLAG_FI_STEAL_RACE, H_FI_STEAL_HOLD,
+  FI_HOLD_WAITING, FI_HOLD_REUSED, FI_HOLD_TIMEOUT,
 } from '../include/layout';
 import { pack, hi32, lo32, cpu_relax } from '../include/barrier';
 
@@ -151,6 +152,26 @@ function refill_from_global(ctx: usize, pc: usize): u32 {
 }
 
 /**
+ * Fault injection (FLAG_FI_STEAL_RACE), called by steal_tags between its load
+ * of a full victim slot and its xchg, once it has stolen an id already: the
+ * first call after boot waits, bounded, until the slot is empty (its owner
+ * popped it), so that the xchg finds TAG_EMPTY. Records the outcome in
+ * H_FI_STEAL_HOLD. Needs nothing from fs/, so it lives here.
+ */
+function fi_steal_race(slot: usize): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_STEAL_RACE) == 0) return;
+  if (atomic.cmpxchg<u32>(H_FI_STEAL_HOLD, 0, FI_HOLD_WAITING) != 0) return; // one hold per boot
+  for (let i = 0; i < 1_000_000_000; i++) {
+    // Pairs with the owner's xchg in cache_pop/cache_flush.
+    if (atomic.load<u32>(slot) == TAG_EMPTY) {
+      atomic.store<u32>(H_FI_STEAL_HOLD, FI_HOLD_REUSED);
+      return;
+    }
+  }
+  atomic.store<u32>(H_FI_STEAL_HOLD, FI_HOLD_TIMEOUT);
+}
+
+/**
  * Steal every id cached by other cpus into the (empty) own cache; return one.
  * Scans all slots of each victim, not just below its top hint: a victim that
  * died between storing a slot and raising top must not strand that id.
@@ -166,6 +187,7 @@ function steal_tags(ctx: usize, cpu: u32, pc: usize): u32 {
     for (let s: u32 = 0; s < cs; s++) {
       const slot = vp + PC_SLOTS + (s << 2);
       if (atomic.load<u32>(slot) == TAG_EMPTY) continue;
+      if (got != TAG_EMPTY) fi_steal_race(slot);
       // Pairs with the owner's xchg in cache_pop/cache_flush: one of us wins the id.
       const t = atomic.xchg<u32>(slot, TAG_EMPTY);
       if (t == TAG_EMPTY) continue;

@@ -77,7 +77,7 @@ export class BufferRegistry {
     const known = m.get(sab);
     if (known !== undefined) return known;
     const id = Atomics.add(this.core.u32, L.H_NEXT_BUF_ID >>> 2, 1) + 1;
-    const movers = dev < 0 ? [dev] : this.leaves(dev);
+    const movers = dev < 0 ? [dev] : this.core.leafDevices(dev);
     for (const mover of movers) {
       this.waitReady(mover);
       const ch = this.channel(mover);
@@ -89,22 +89,6 @@ export class BufferRegistry {
     return id;
   }
 
-  /** The leaf devices (those with a queue and a thread) under device `dev`. */
-  private leaves(dev: number): number[] {
-    const { u8, u32 } = this.core;
-    const out: number[] = [];
-    const walk = (i: number, depth: number) => {
-      const e = L.DEV_OFF + i * L.DEV_SIZE;
-      if (u32[(e + L.D_REMAP) >>> 2] === 0 || depth > L.MAX_DEVS) {
-        if (!out.includes(i)) out.push(i);
-        return;
-      }
-      const n = u32[(e + L.D_NMEMB) >>> 2];
-      for (let k = 0; k < n; k++) walk(u8[e + L.D_MEMB + k], depth + 1);
-    };
-    walk(dev, 0);
-    return out;
-  }
 
   private channel(dev: number): BroadcastChannel {
     let ch = this.channels.get(dev);

@@ -216,6 +216,25 @@ export class Core {
    * longer than `max` bytes (nothing is written then: every copy into kernel
    * memory is bounded before it starts).
    */
+  /**
+   * The leaf devices (those with a queue and a thread) under device `dev`:
+   * itself, or for a stacked device every device its bios can reach.
+   */
+  leafDevices(dev: number): number[] {
+    const out: number[] = [];
+    const walk = (i: number, depth: number) => {
+      const e = L.DEV_OFF + i * L.DEV_SIZE;
+      if (this.u32[(e + L.D_REMAP) >>> 2] === 0 || depth > L.MAX_DEVS) {
+        if (!out.includes(i)) out.push(i);
+        return;
+      }
+      const n = this.u32[(e + L.D_NMEMB) >>> 2];
+      for (let k = 0; k < n; k++) walk(this.u8[e + L.D_MEMB + k], depth + 1);
+    };
+    walk(dev, 0);
+    return out;
+  }
+
   putString(s: string, max: number): number {
     const bytes = Buffer.from(s, 'utf8');
     if (bytes.length > max || bytes.length > L.SCRATCH_SIZE) return -1;

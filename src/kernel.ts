@@ -644,14 +644,7 @@ export class Kernel extends Syscalls {
     // A stacked device (linear, striped) has no queue of its own: pause, hold
     // and their undoing act on every leaf device under it, as dm's suspend holds
     // its members' I/O.
-    const leaves: number[] = [];
-    const walk = (i: number, depth: number) => {
-      const e = L.DEV_OFF + i * L.DEV_SIZE;
-      if (core.u32[(e + L.D_REMAP) >>> 2] === 0 || depth > L.MAX_DEVS) { if (!leaves.includes(e)) leaves.push(e); return; }
-      const n = core.u32[(e + L.D_NMEMB) >>> 2];
-      for (let k = 0; k < n; k++) walk(core.u8[e + L.D_MEMB + k], depth + 1);
-    };
-    walk(dev, 0);
+    const leaves = core.leafDevices(dev).map((i) => L.DEV_OFF + i * L.DEV_SIZE);
     const kick = (e: number) => {
       Atomics.add(core.i32, (e + L.D_DOORBELL) >>> 2, 1);
       Atomics.notify(core.i32, (e + L.D_DOORBELL) >>> 2);

@@ -240,6 +240,13 @@ export function blk_cancel_bios(vec: usize, n: u32): u32 {
  */
 export function blk_reap_all(cpu: u32): u32 {
   if (cpu >= load<u32>(H_NCPUS)) return 0;
+  // Every io_cancel comes here: read first, so that a cancel that parked
+  // nothing (a pipe, a completed request) does not write the shared word.
+  // Pairs with blk_cancel_bios' atomic or. A parker calls this after its own
+  // or, so it never reads 0 for its own bits; bits set by others are reaped
+  // by their own parkers.
+  if (atomic.load<u64>(H_CXL_DEVS) == 0) return 0;
+  // Pairs with blk_cancel_bios' atomic or: the bits taken are this reaper's to complete.
   let m = atomic.xchg<u64>(H_CXL_DEVS, 0);
   let n: u32 = 0;
   while (m != 0) {

@@ -106,10 +106,22 @@ export function blkdev_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool,
   const op = write ? BIO_WRITE : BIO_READ;
   const cw = ki_cw(req);
   const end_io = blkdev_bio_end_io.index;
-  // Pass 1 counts the bios, mapping each through the stack in the inline bio;
-  // pass 2 builds them where they live.
+  // On a stacked device, pass 0 counts the bios, mapping each through the
+  // stack in the inline bio; pass 1 builds them where they live. On a leaf
+  // each segment is one bio, so the count needs no mapping.
   let nbio: u32 = 0;
-  for (let pass = 0; pass < 2; pass++) {
+  let first = 0;
+  if (load<u32>(d, D_REMAP) == 0) {
+    let acc: u32 = 0;
+    for (let i: u32 = 0; i < nseg && acc < eff; i++) {
+      const len = load<u32>(segs + <usize>i * SEG_SIZE, SEG_LEN);
+      if (len == 0) continue;
+      acc += len;
+      nbio++;
+    }
+    first = 1;
+  }
+  for (let pass = first; pass < 2; pass++) {
     const vec: usize = pass == 0 || nbio == 1 ? req + KI_BIO_INLINE : kmalloc(nbio * BIO_SIZE);
     if (vec == 0) { aio_complete(cpu, req, -ENOMEM, 0); return; }
     let p = pos;

@@ -651,7 +651,7 @@ export class Kernel extends Syscalls {
     };
     const set = (off: number, v: number) => {
       for (const e of leaves) {
-        Atomics.store(core.i32, (e + off) >>> 2, v);
+        Atomics.store(core.i32, (e + off) >>> 2, v); // pairs with the device thread's atomic load of D_PAUSED / D_HELD
         if (v === 0 || off === L.D_HELD) kick(e);
       }
     };
@@ -659,7 +659,7 @@ export class Kernel extends Syscalls {
     // Wake the device and every RAID5 thread, so that one over this member
     // marks it faulty (fail) or rebuilds it (recover) now.
     const failed = (v: number) => {
-      Atomics.store(core.i32, (d + L.D_FAILED) >>> 2, v);
+      Atomics.store(core.i32, (d + L.D_FAILED) >>> 2, v); // pairs with the ramdisk's transfer() and RAID5's isFailed loads
       kick(d);
       for (let i = 0; i < L.MAX_DEVS; i++) {
         const e = L.DEV_OFF + i * L.DEV_SIZE;

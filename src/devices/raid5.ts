@@ -200,7 +200,7 @@ export function runRaid5(core: Core, dev: number): void {
       const [st] = io([{ member: i, op: L.BIO_WRITE, pos: s * chunk, buf: out, len: chunk, read: false }], 0)[0];
       if (st !== 0) return; // failed again
     }
-    Atomics.and(u32, W(L.D_R5_FAULTY), ~(1 << i));
+    Atomics.and(u32, W(L.D_R5_FAULTY), ~(1 << i)); // pairs with faultyMembers()' atomic load (src/kernel.ts)
   };
 
   const serve = (bio: number) => {
@@ -221,7 +221,7 @@ export function runRaid5(core: Core, dev: number): void {
       if (Atomics.load(i32, W(L.D_STATE)) === L.DS_STOP) break;
       serviceCancels();
       // md learns of a failed member and keeps it out until it is rebuilt.
-      for (let i = 0; i < n; i++) if (isFailed(i)) Atomics.or(u32, W(L.D_R5_FAULTY), 1 << i);
+      for (let i = 0; i < n; i++) if (isFailed(i)) Atomics.or(u32, W(L.D_R5_FAULTY), 1 << i); // as above; isFailed pairs with fail()'s store
       for (let i = 0; i < n; i++) if (faulty() & (1 << i) && !isFailed(i)) rebuild(i);
       if (Atomics.load(i32, W(L.D_PAUSED)) === 0) {
         const bio = x.blk_fetch(core.cpu, dev) >>> 0;

@@ -14,7 +14,7 @@
  * the bytes that are valid from the start of the buffer, as a short read does.
  */
 import {
-  KI_BIOS_LEFT, KI_NBIO, KI_BIOVEC, KI_DEV, KI_BOUNCE, KI_BOUNCE_SIZE, KI_SEGS, KI_NSEG, KI_BIO_INLINE,
+  KI_BIOS_LEFT, KI_NBIO, KI_BIOVEC, KI_BOUNCE, KI_BOUNCE_SIZE, KI_SEGS, KI_NSEG, KI_BIO_INLINE,
   BIO_SIZE, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN, D_TYPE, D_SIZE, D_REMAP, DT_NULL, DT_RAMDISK,
   BIO_READ, BIO_WRITE, BIO_FLUSH, BI_LEN, BI_DONE, BI_STATUS, BI_KIOCB,
 } from '../include/layout';
@@ -61,6 +61,7 @@ function blkdev_bio_end_io(cpu: u32, bio: usize): void {
  * queued ones out of stage 1 (O(bios of the request)).
  */
 function blkdev_cancel(req: usize, gen: u32): void {
+  // Pairs with aio_complete's store of the next generation (a late run after reuse does nothing).
   if (hi32(atomic.load<u64>(ki_cw(req))) != gen) return;
   blk_cancel_bios(<usize>load<u32>(req, KI_BIOVEC), load<u32>(req, KI_NBIO));
 }
@@ -73,6 +74,7 @@ function blkdev_start(cpu: u32, req: usize, vec: usize, nbio: u32): void {
   // Before any bio is queued, so that a cancel from here on finds the bios
   // through the callback; one that came earlier runs it now (nothing queued
   // yet), and blk_submit then sees the mark.
+  // The generation is the submitter's own (kiocb_publish stored it); set_cancel_fn's cmpxchg pairs with kiocb_cancel's.
   if (blk_effective()) kiocb_set_cancel_fn(req, hi32(atomic.load<u64>(ki_cw(req))), blkdev_cancel.index);
   // The request cannot complete before its last bio is queued; after that it
   // may be gone, so nothing below touches it.
@@ -146,7 +148,6 @@ export function blkdev_rw_submit(cpu: u32, req: usize, devidx: u32, write: bool,
     }
     if (pass == 0) nbio = b;
     else {
-      atomic.store<u32>(req + KI_DEV, devidx);
       blkdev_start(cpu, req, vec, nbio);
     }
   }
@@ -161,6 +162,5 @@ export function blkdev_fsync_submit(cpu: u32, req: usize, devidx: u32): void {
   }
   const bio = req + KI_BIO_INLINE;
   bio_init(bio, req, ki_cw(req), BIO_FLUSH, devidx, 0, 0, 0, 0, 0, blkdev_bio_end_io.index);
-  atomic.store<u32>(req + KI_DEV, devidx);
   blkdev_start(cpu, req, bio, 1);
 }

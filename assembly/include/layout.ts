@@ -405,7 +405,7 @@ export const COOKIE_NONE: u32 = 0xffffffff;
 // kiocb (256 B), allocated in pages of KIOCBS_PER_PAGE, indexed by tag id.
 //
 //   0 cw (address of ki_cancel)  4 upin  8 ctx  12 id  16 data u64  24 pos u64
-//  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 dev
+//  32 nbytes 36 opcode 40 file 44 flags 48 bios_left 52 nbio 56 biovec 60 (free)
 //  64 cookie  68 notify  72 resfd  76 fd entry  80 bounce 84 bounce_size 88 list prev 92 list next
 //  96 wq next 100 wq prev 104 wq which 108 private 112 done 116 cpu 120 buf
 // 124 nseg 128.. segment table (inline, up to KI_INLINE_SEGS)
@@ -439,7 +439,7 @@ export const KI_FLAGS: u32 = 44;
 export const KI_BIOS_LEFT: u32 = 48; // W: bio_endio. A: atomic sub; the thread that reaches 0 completes the kiocb
 export const KI_NBIO: u32 = 52;
 export const KI_BIOVEC: u32 = 56; //  address of the bio array (the inline bio, or kmalloc'd)
-export const KI_DEV: u32 = 60; //     device whose queue holds the bios (cancel kick), or NO_DEV
+// 60: free (was the device to kick on a cancel; the block cancel callback finds the bios itself)
 export const KI_COOKIE: u32 = 64; //  the submitting thread's handle for its iocb object (see SIDE_*). W: submitter. A: plain
 // 1 if the request's BUF_MEM segments hold pins on user blocks (a binary iocb:
 // lib/heap.ts, user_pin), which aio_complete drops. W: submitter. A: plain
@@ -466,7 +466,6 @@ export const KI_NSEG: u32 = 124;
 export const KI_SEG_INLINE: u32 = 128;
 export const KI_INLINE_SEGS: u32 = 4;
 export const KI_BIO_INLINE: u32 = 192;
-export const NO_DEV: u32 = 0xffffffff;
 
 // ki_cancel states (low half). See the state table at the top of assembly/fs/kiocb.ts.
 // Between CANCELLABLE and FREE: live, with a driver cancel callback registered;

@@ -37,7 +37,8 @@ import {
   D_Q_TAIL, D_Q_COUNT, D_ST_DISPATCHED, D_ST_COMPLETED, D_ST_CANCELLED_Q, D_ST_CANCELLED_D,
   D_ST_BYTES, D_REMAP, D_CXL_HEAD, DT_NONE, DEVF_ABORTABLE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP,
   BI_DEV, BI_POS, BI_KIND, BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BI_END_IO, BIO_QUEUED, BIO_SIZE,
-  KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS, H_CXL_DEVS,
+  KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS, H_CXL_DEVS, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_PLUG,
+  CPU_PLUG_COUNT, BLK_MAX_REQUEST_COUNT,
 } from '../include/layout';
 import { ECANCELED } from '../include/errno';
 import { lo32, spin_lock, spin_unlock } from '../include/barrier';
@@ -117,7 +118,8 @@ export function device_kick(dev: usize): void {
  * it queued).
  */
 export function blk_submit(cpu: u32, bio: usize): void {
-  const dev = dev_addr(load<u32>(bio, BI_DEV)); // read now: once queued, the bio may complete at any time
+  const devidx = load<u32>(bio, BI_DEV);
+  const dev = dev_addr(devidx); // read now: once queued, the bio may complete at any time
   spin_lock(dev + D_Q_LOCK);
   const marked = blk_effective() && bio_marked(bio);
   if (!marked) {
@@ -135,7 +137,35 @@ export function blk_submit(cpu: u32, bio: usize): void {
     atomic.add<u64>(dev + D_ST_CANCELLED_Q, 1);
     bio_endio(cpu, bio, -ECANCELED, 0);
   } else {
-    device_kick(dev);
+    // Plugged (inside io_submit on this cpu): the batch's end rings the doorbell,
+    // once per device, instead of a wake of the device thread per bio.
+    const ca = CPU_OFF + <usize>cpu * CPU_SIZE;
+    if (load<u32>(ca, CPU_DEFER) != 0) {
+      store<u64>(ca, load<u64>(ca, CPU_PLUG) | (<u64>1 << devidx), CPU_PLUG);
+      const n = load<u32>(ca, CPU_PLUG_COUNT) + 1;
+      store<u32>(ca, n, CPU_PLUG_COUNT);
+      if (n >= BLK_MAX_REQUEST_COUNT) blk_finish_plug(cpu);
+    } else {
+      device_kick(dev);
+    }
+  }
+}
+
+/**
+ * blk_finish_plug: ring the doorbell of every device the cpu's io_submit
+ * queued bios on (CPU_PLUG). By the owner of the cpu at the end of its batch,
+ * or by cpu_reclaim for an owner gone mid-batch.
+ */
+export function blk_finish_plug(cpu: u32): void {
+  const ca = CPU_OFF + <usize>cpu * CPU_SIZE;
+  let m = load<u64>(ca, CPU_PLUG);
+  if (m == 0) return;
+  store<u64>(ca, 0, CPU_PLUG);
+  store<u32>(ca, 0, CPU_PLUG_COUNT);
+  while (m != 0) {
+    const d = <u32>ctz(m);
+    m &= m - 1;
+    device_kick(dev_addr(d));
   }
 }
 

@@ -40,7 +40,7 @@ import {
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
-import { dev_addr, blk_reap_all } from '../block/blk';
+import { dev_addr, blk_reap_all, blk_finish_plug } from '../block/blk';
 import { blkdev_rw_submit, blkdev_fsync_submit } from './block_dev';
 import { pipe_read_submit, pipe_write_submit, pipe_poll_submit, pipe_write_sync, pipe_read_sync, kworker_run } from './pipe';
 import { hostfile_submit, pool_collect_cancelled } from './hostfile';
@@ -329,8 +329,9 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
 
 /**
  * The end of an io_submit batch (CPU_DEFER was set): count what is still in
- * flight, once (see CPU_SUBMITTED), and publish what completed inline (one
- * atomic add takes the ring positions). Before the context reference is dropped:
+ * flight, once (see CPU_SUBMITTED), publish what completed inline (one
+ * atomic add takes the ring positions), and unplug: ring once the doorbell
+ * of each device the batch queued bios on (CPU_PLUG). Before the context reference is dropped:
  * io_destroy reads in-flight counts only once no syscall holds one.
  */
 export function submit_end(cpu: u32, ctx: usize, base: usize): void {
@@ -345,6 +346,7 @@ export function submit_end(cpu: u32, ctx: usize, base: usize): void {
     ring_publish_staged(ctx, base + SCRATCH_STAGE, staged);
     eventfd_notify_staged(cpu, base + SCRATCH_STAGE, staged);
   }
+  blk_finish_plug(cpu); // the doorbells the batch's bios owe (CPU_PLUG)
 }
 
 // --- io_cancel --------------------------------------------------------------------

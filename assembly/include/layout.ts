@@ -278,6 +278,16 @@ export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A
 // inline completions are not counted in and out one by one); cpu_reclaim adds
 // the same for a thread gone mid-batch. W/R: as CPU_DEFER. A: plain
 export const CPU_SUBMITTED: u32 = 28;
+// The plug (Linux's blk_start_plug / blk_finish_plug around io_submit's loop):
+// while CPU_DEFER is set, blk_submit records here (bit = device index, u64:
+// MAX_DEVS is 64) the devices whose doorbell it owes instead of ringing it per
+// bio, and the batch's end (submit_end; cpu_reclaim for a thread gone
+// mid-batch) rings each once; so does the bio that fills the plug (as Linux
+// flushes a plug at BLK_MAX_REQUEST_COUNT requests, so that a long batch keeps
+// the device busy while it is still being submitted). W/R: as CPU_DEFER. A: plain
+export const CPU_PLUG: u32 = 32;
+export const CPU_PLUG_COUNT: u32 = 8; // bios in the plug. W/R: as CPU_PLUG. A: plain
+export const BLK_MAX_REQUEST_COUNT: u32 = 32;
 // Claim epoch: bumped by every cpu_online that claims this id, so cookies of a
 // thread that left (their events may still be in a ring) never name the next
 // owner's handles. W: cpu_online, after the claim. A: atomic add; orphan setters load.

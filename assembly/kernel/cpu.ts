@@ -22,6 +22,7 @@ import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '..
 import { tags_drain_cpu, pcpu_of } from '../lib/tags';
 import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
 import { eventfd_notify_staged } from '../fs/eventfd';
+import { blk_finish_plug } from '../block/blk';
 
 @inline export function cpu_addr(cpu: u32): usize {
   return CPU_OFF + <usize>cpu * CPU_SIZE;
@@ -100,7 +101,8 @@ export function cpu_offline(cpu: u32): void {
  *    context the cpu holds a reference on (io_submit holds exactly one, on the
  *    context it submits to, from before CPU_DEFER is set to after it is
  *    cleared, so the ring is still there). Then CPU_DEFER and CPU_STAGED are
- *    cleared, so the next thread on this cpu does not stage into a dead batch.
+ *    cleared, so the next thread on this cpu does not stage into a dead batch,
+ *    and the doorbells its plug owes (CPU_PLUG) are rung.
  *  - The cpu's per-syscall context references are dropped (io_destroy waits
  *    for their sum to be 0), waking any io_destroy waiting on them.
  */
@@ -124,6 +126,7 @@ function cpu_undo_syscall(cpu: u32): void {
   store<u32>(ca, 0, CPU_DEFER);
   store<u32>(ca, 0, CPU_STAGED);
   store<u32>(ca, 0, CPU_SUBMITTED);
+  blk_finish_plug(cpu); // bios it queued wait for a doorbell it did not ring
   ctx_refs_drop(cpu);
 }
 

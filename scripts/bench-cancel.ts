@@ -3,23 +3,26 @@
  * reap cycle.
  *
  *  - first cancel: a request waiting in a paused ramdisk's queue, under the
- *    design ('effective'): lookup, the compare-and-swap that marks it, and the
- *    kick that makes the device thread drop it (an atomic add; a wake at most
- *    once per device scan);
- *  - again: the same request cancelled again before its event is out
- *    (-EINPROGRESS: lookup and a state check);
- *  - too late: a request that has completed (-EINVAL: lookup, generation mismatch);
+ *    design ('effective'): lookup, the compare-and-swap that marks it, the
+ *    block layer's cancel callback unlinking its bio from the queue, and the
+ *    completion that publishes its -ECANCELED event (all before io_cancel
+ *    returns; no device thread involved);
+ *  - again: the same request cancelled again, its -ECANCELED event not yet
+ *    reaped (-EINVAL: the first cancel completed it; lookup, state check);
+ *  - too late: a request whose event was reaped (-EINVAL: lookup, generation mismatch);
  *  - cycle: submit a batch of 64 reads to the paused ramdisk, cancel them all,
- *    reap the 64 -ECANCELED events (the device thread drops them on the kick):
- *    per request, tags vs list.
- *  - against queue depth (S6, issue 9): with D requests queued on a paused
- *    ramdisk (256 .. 64K), cancel 256 of them spread over the queue: the first
- *    io_cancel's cost, the 256 cancels' cost, and the time from the first
- *    cancel until all 256 -ECANCELED events are reaped. Each cancel unlinks
- *    its request's own bios, so all three should not grow with D.
+ *    reap the 64 -ECANCELED events: per request, tags vs list.
+ *  - against queue depth (S6, issue 9; scripts/lib/cancel-depth.ts): with D
+ *    requests queued on a paused ramdisk (256 .. 64K), cancel 256 of them
+ *    (the first 256, then 256 spread over the queue): the first io_cancel's
+ *    cost, the cost per cancel, and the time from the first cancel until all
+ *    256 -ECANCELED events are reaped. Each cancel unlinks its request's own
+ *    bios, so none of them should grow with D.
  * ns per call (or per request), best of rounds (the depth sweep: median).
  */
+import * as kaio from 'kaio';
 import { Kernel, IOCB_CMD, errno, type Iocb, type IoEvent } from 'kaio';
+import { cancelDepth, type DepthRow } from './lib/cancel-depth';
 import { benchOptions, machine, best, table, printGoals, save, type Result } from './lib/bench';
 
 const opts = benchOptions();
@@ -55,9 +58,9 @@ async function calls(lookup: 'tags' | 'list'): Promise<{ first: number; again: n
       let t0 = performance.now();
       for (let i = 0; i < N; i++) if (k.io_cancel(ctx, iocbs[i]) !== -errno.EINPROGRESS) throw new Error('first cancel');
       const f = ((performance.now() - t0) * 1e6) / N;
-      // Some are still queued or on their way out: cancel again what we can (-EINPROGRESS or -EINVAL).
+      // The first cancel completed each one: again is -EINVAL, events not yet reaped.
       t0 = performance.now();
-      for (let i = 0; i < N; i++) k.io_cancel(ctx, iocbs[i]);
+      for (let i = 0; i < N; i++) if (k.io_cancel(ctx, iocbs[i]) !== -errno.EINVAL) throw new Error('cancel again');
       const a = ((performance.now() - t0) * 1e6) / N;
       dev.resume();
       reapAll();
@@ -94,86 +97,27 @@ async function calls(lookup: 'tags' | 'list'): Promise<{ first: number; again: n
   }
 }
 
-/** The depth sweep: one kernel per depth, device paused, 256 cancels spread over the queue. */
-async function sweep(depth: number): Promise<{ first: number; second: number; cancels: number; toEvents: number; adjacent: number }> {
-  const C = 256;
-  const k = await Kernel.boot({ memoryMiB: 512, aioMaxNr: 1 << 20 });
-  try {
-    const path = k.ramdisk('q', { sizeBytes: 1 << 20, serviceTimeUs: 0 });
-    await k.device(path).ready();
-    const fd = k.open(path, 'r');
-    const dev = k.device(path);
-    const ctx = k.io_setup(depth);
-    const bytes = k.buffer(4096);
-    const iocbs: Iocb[] = Array.from({ length: depth }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: bytes.subarray(i & 4095, (i & 4095) + 1), aio_offset: i & 0xfffff, aio_data: BigInt(i) }));
-    const evs: IoEvent[] = [];
-    const step = depth / C;
-    const firsts: number[] = [];
-    const all: number[] = [];
-    const events: number[] = [];
-    const adjacent: number[] = [];
-    // The second cancel alone: the first one after a submit burst also pays for
-    // what the burst left behind (a young-generation collection, cold code
-    // paths), whatever the depth.
-    const seconds: number[] = [];
-    const R = opts.quick ? 1 : 7;
-    for (let r = 0; r < R + 1; r++) {
-      // The same work on 256 neighbours (ids 0..255): what is left of the
-      // spread figure's growth is the cache and TLB misses of touching 256
-      // kiocbs (and iocb objects) scattered over the queue, not more work.
-      dev.pause();
-      for (let i = 0; i < depth; i += 512) if (k.io_submit(ctx, iocbs.slice(i, i + 512)) !== Math.min(512, depth - i)) throw new Error('io_submit');
-      const a0 = performance.now();
-      for (let c = 0; c < C; c++) if (k.io_cancel(ctx, iocbs[c]) !== -errno.EINPROGRESS) throw new Error('cancel');
-      if (r > 0) adjacent.push(((performance.now() - a0) * 1e6) / C);
-      dev.resume();
-      for (let got = 0; got < depth;) got += Math.max(0, k.io_getevents(ctx, 1, depth - got, evs, 10_000));
-      dev.pause();
-      for (let i = 0; i < depth; i += 512) if (k.io_submit(ctx, iocbs.slice(i, i + 512)) !== Math.min(512, depth - i)) throw new Error('io_submit');
-      const t0 = performance.now();
-      if (k.io_cancel(ctx, iocbs[0]) !== -errno.EINPROGRESS) throw new Error('first cancel');
-      const t1 = performance.now();
-      if (k.io_cancel(ctx, iocbs[step]) !== -errno.EINPROGRESS) throw new Error('second cancel');
-      const t1b = performance.now();
-      for (let c = 2; c < C; c++) if (k.io_cancel(ctx, iocbs[c * step]) !== -errno.EINPROGRESS) throw new Error('cancel');
-      const t2 = performance.now();
-      let got = 0;
-      while (got < C) {
-        const n = k.io_getevents(ctx, 1, C - got, evs, 10_000);
-        if (n <= 0) throw new Error(`io_getevents ${n}`);
-        for (let j = 0; j < n; j++) if (evs[j].res !== -errno.ECANCELED) throw new Error(`event ${evs[j].data}: ${evs[j].res} (device paused: only cancelled ones may complete)`);
-        got += n;
-      }
-      const t3 = performance.now();
-      dev.resume();
-      let rest = 0;
-      while (rest < depth - C) rest += Math.max(0, k.io_getevents(ctx, 1, depth - C - rest, evs, 10_000));
-      if (r > 0) { // round 0 warms up
-        firsts.push((t1 - t0) * 1e6);
-        seconds.push((t1b - t1) * 1e6);
-        all.push(((t2 - t0) * 1e6) / C);
-        events.push((t3 - t0) * 1e3);
-      }
-    }
-    const med = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1];
-    k.io_destroy(ctx);
-    return { first: med(firsts), second: med(seconds), cancels: med(all), toEvents: med(events), adjacent: med(adjacent) };
-  } finally {
-    await k.shutdown();
-  }
-}
-
 const DEPTHS = opts.quick ? [256, 1024] : [256, 1024, 4096, 16384, 65536];
-const sw: Array<{ depth: number; first: number; second: number; cancels: number; toEvents: number; adjacent: number }> = [];
-await sweep(DEPTHS[0]); // warm-up: the first kernel of the run also compiles the JS paths
-for (const d of DEPTHS) sw.push({ depth: d, ...(await sweep(d)) });
+const sw: DepthRow[] = [];
+// Warm-up rounds in every kernel, and one whole kernel before the sweep: the
+// first kernel of the run also compiles the JS paths.
+const WARM = opts.quick ? 1 : 3;
+const ROUNDS = opts.quick ? 1 : 9;
+await cancelDepth(kaio, DEPTHS[0], 1, WARM);
+for (const d of DEPTHS) sw.push(await cancelDepth(kaio, d, ROUNDS, WARM));
 
-const tags = await calls('tags');
-const list = await calls('list');
+// Alternating kernels (tags, list, tags, list), best of each: the first
+// kernel of a run also pays for what the JIT has not compiled yet.
+type Calls = Awaited<ReturnType<typeof calls>>;
+const bestOf = (a: Calls, b: Calls): Calls => ({ first: Math.min(a.first, b.first), again: Math.min(a.again, b.again), late: Math.min(a.late, b.late), cycle: Math.min(a.cycle, b.cycle) });
+let tags = await calls('tags');
+let list = await calls('list');
+tags = bestOf(tags, await calls('tags'));
+list = bestOf(list, await calls('list'));
 const rows: Result['rows'] = [];
 for (const [name, r] of [['tags', tags], ['list', list]] as const) {
   rows.push({ lookup: name, what: 'first cancel (queued)', ns: Number(r.first.toFixed(1)) });
-  rows.push({ lookup: name, what: 'cancel again (-EINPROGRESS)', ns: Number(r.again.toFixed(1)) });
+  rows.push({ lookup: name, what: 'cancel again, event not reaped (-EINVAL)', ns: Number(r.again.toFixed(1)) });
   rows.push({ lookup: name, what: 'cancel too late (-EINVAL)', ns: Number(r.late.toFixed(1)) });
   rows.push({ lookup: name, what: 'submit + cancel + reap, per request', ns: Number(r.cycle.toFixed(1)) });
 }
@@ -183,27 +127,35 @@ const ratios: Record<string, number> = {
 };
 const lo = sw[0];
 const hi = sw[sw.length - 1];
-ratios[`first cancel ${hi.depth}/${lo.depth} queued`] = Number((hi.first / lo.first).toFixed(2));
-ratios[`second cancel ${hi.depth}/${lo.depth} queued`] = Number((hi.second / lo.second).toFixed(2));
-ratios[`256 cancels ${hi.depth}/${lo.depth} queued`] = Number((hi.cancels / lo.cancels).toFixed(2));
-ratios[`cancel-to-events ${hi.depth}/${lo.depth} queued`] = Number((hi.toEvents / lo.toEvents).toFixed(2));
-for (const r of sw) {
-  rows.push({ lookup: 'tags', what: `depth ${r.depth}: first cancel`, ns: Number(r.first.toFixed(0)) });
-  rows.push({ lookup: 'tags', what: `depth ${r.depth}: second cancel`, ns: Number(r.second.toFixed(0)) });
-  rows.push({ lookup: 'tags', what: `depth ${r.depth}: per cancel (256)`, ns: Number(r.cancels.toFixed(1)) });
-  rows.push({ lookup: 'tags', what: `depth ${r.depth}: first cancel to 256 events reaped (us)`, ns: Number(r.toEvents.toFixed(1)) });
-  rows.push({ lookup: 'tags', what: `depth ${r.depth}: per cancel, 256 adjacent`, ns: Number(r.adjacent.toFixed(1)) });
+const x = (f: (r: DepthRow) => number) => Number((f(hi) / f(lo)).toFixed(2));
+for (const w of ['adjacent', 'spread', 'cold'] as const) {
+  ratios[`first cancel ${hi.depth}/${lo.depth} queued, ${w}`] = x((r) => r[w].first);
+  ratios[`per cancel ${hi.depth}/${lo.depth} queued, ${w}`] = x((r) => r[w].perCancel);
+  ratios[`cancel-to-events ${hi.depth}/${lo.depth} queued, ${w}`] = x((r) => r[w].toEventsUs);
 }
+for (const r of sw) {
+  const at = `depth ${r.depth}`;
+  for (const w of ['adjacent', 'spread', 'cold'] as const) {
+    rows.push({ lookup: 'tags', what: `${at}, ${w}: first cancel`, ns: Number(r[w].first.toFixed(0)) });
+    rows.push({ lookup: 'tags', what: `${at}, ${w}: per cancel (256)`, ns: Number(r[w].perCancel.toFixed(1)) });
+    rows.push({ lookup: 'tags', what: `${at}, ${w}: first cancel to 256 events reaped (us)`, ns: Number(r[w].toEventsUs.toFixed(1)) });
+  }
+}
+const flat = (what: string, f: (r: DepthRow) => number) => ({ goal: `${what} flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: f(hi) / f(lo), met: f(hi) / f(lo) <= 1.5 });
 const goals = [
   { goal: 'io_cancel (first, tags) <= 200 ns', value: tags.first, met: tags.first <= 200 },
-  { goal: `first cancel flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: hi.first / lo.first, met: hi.first / lo.first <= 1.5 },
-  { goal: `cancel-to-events flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: hi.toEvents / lo.toEvents, met: hi.toEvents / lo.toEvents <= 1.5 },
+  flat('first cancel (256 adjacent)', (r) => r.adjacent.first),
+  flat('first cancel (256 adjacent, caches flushed at every depth)', (r) => r.cold.first),
+  flat('cancel-to-events (256 adjacent)', (r) => r.adjacent.toEventsUs),
+  flat('first cancel (256 spread)', (r) => r.spread.first),
+  flat('cancel-to-events (256 spread)', (r) => r.spread.toEventsUs),
 ];
-table('256 cancels against queue depth (device paused, effective, tags), median of rounds', ['depth', 'first cancel ns', 'second cancel ns', 'per cancel ns', 'first cancel to 256 events us', 'per cancel ns, 256 adjacent'],
-  sw.map((r) => [String(r.depth), r.first, r.second, r.cancels, r.toEvents, r.adjacent]));
+table(`256 cancels against queue depth (device paused, effective, tags), median of ${ROUNDS} rounds`,
+  ['depth', 'adjacent: first ns', 'per cancel ns', 'to 256 events us', 'spread: first ns', 'per cancel ns', 'to 256 events us', 'cold: first ns', 'to 256 events us'],
+  sw.map((r) => [String(r.depth), r.adjacent.first, r.adjacent.perCancel, r.adjacent.toEventsUs, r.spread.first, r.spread.perCancel, r.spread.toEventsUs, r.cold.first, r.cold.toEventsUs]));
 table(`io_cancel with ${N} requests queued, ns (best of rounds)`, ['', 'tags', 'list'], [
-  ['first cancel (marks, kicks the queue)', tags.first, list.first],
-  ['cancel again (-EINPROGRESS)', tags.again, list.again],
+  ['first cancel (unlinks, completes, publishes)', tags.first, list.first],
+  ['cancel again, event not reaped (-EINVAL)', tags.again, list.again],
   ['cancel too late (-EINVAL)', tags.late, list.late],
   ['submit + cancel + reap, per request (batch 64)', tags.cycle, list.cycle],
 ]);
@@ -214,7 +166,7 @@ await save(opts, {
   command: `npm run bench:cancel${opts.quick ? ' -- --quick' : ''}`,
   machine: machine(),
   quick: opts.quick,
-  params: { requests: N, rounds, cancel: 'effective', device: 'ramdisk, paused while cancelling', unit: 'ns' },
+  params: { requests: N, rounds, depths: DEPTHS, depthRounds: ROUNDS, depthWarmup: WARM, cancel: 'effective', device: 'ramdisk, paused while cancelling', unit: 'ns' },
   rows,
   ratios,
   goals,

@@ -20,4 +20,7 @@ if (scripts.length) {
     banner: { js: '#!/usr/bin/env node' },
   });
 }
+// The depth sweep alone, for scripts/ab-cancel-depth.mjs, which runs it against
+// two builds (not in the package: "files" takes dist/scripts/*.js only).
+await build({ ...common, entryPoints: { 'lib/cancel-depth': 'scripts/lib/cancel-depth.ts' }, outdir: 'dist/scripts', packages: 'external' });
 console.log(`build: dist/index.js, dist/kthread.js${scripts.length ? `, dist/scripts/{${scripts.map((f) => f.replace(/\.ts$/, '.js')).join(',')}}` : ''}`);

@@ -172,15 +172,23 @@ await save(opts, {
   goals,
 }, {
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: `io_cancel cost (${N} requests queued)`,
-  width: 420,
-  height: 220,
-  data: { values: rows },
-  mark: 'bar',
-  encoding: {
-    y: { field: 'what', type: 'nominal', title: null },
-    yOffset: { field: 'lookup' },
-    x: { field: 'ns', type: 'quantitative', scale: { type: 'log' }, title: 'ns' },
-    color: { field: 'lookup', type: 'nominal' },
+  title: '256 cancels on a paused ramdisk against queue depth (median of rounds)',
+  data: {
+    values: sw.flatMap((r) => (['adjacent', 'spread', 'cold'] as const).flatMap((w) => [
+      { depth: r.depth, cancelled: w, measure: 'first io_cancel (us)', us: r[w].first / 1000 },
+      { depth: r.depth, cancelled: w, measure: 'first cancel to 256 events reaped (us)', us: r[w].toEventsUs },
+    ])),
   },
+  facet: { column: { field: 'measure', type: 'nominal', title: null } },
+  spec: {
+    width: 260,
+    height: 200,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'depth', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'requests queued' },
+      y: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'us' },
+      color: { field: 'cancelled', type: 'nominal', title: '256 cancelled' },
+    },
+  },
+  resolve: { scale: { y: 'independent' } },
 });

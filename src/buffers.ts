@@ -149,6 +149,20 @@ export class BufferTable {
   close(): void {
     this.ch.close();
   }
+
+  /**
+   * The `len` bytes a bio names, in a mover thread: a view of kernel memory
+   * (BUF_MEM), or of the user's SharedArrayBuffer the bio's id stands for;
+   * undefined when the id is unknown (released) or the range does not fit (-EFAULT).
+   */
+  bioBytes(u8: Uint8Array, u32: Uint32Array, bio: number, len: number): Uint8Array | undefined {
+    const kind = u32[(bio + L.BI_KIND) >>> 2];
+    const ref = u32[(bio + L.BI_REF) >>> 2];
+    const off = u32[(bio + L.BI_OFF) >>> 2];
+    if (kind === L.BUF_MEM) return u8.subarray(ref + off, ref + off + len);
+    const user = this.get(ref);
+    return user && off + len <= user.length ? user.subarray(off, off + len) : undefined;
+  }
 }
 
 export { isSAB };

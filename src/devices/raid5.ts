@@ -106,15 +106,6 @@ export function runRaid5(core: Core, dev: number): void {
   };
 
   /** The request's bytes, in kernel memory or a registered SharedArrayBuffer. */
-  const userBytes = (bio: number, len: number): Uint8Array | undefined => {
-    const kind = u32[(bio + L.BI_KIND) >>> 2];
-    const ref = u32[(bio + L.BI_REF) >>> 2];
-    const off = u32[(bio + L.BI_OFF) >>> 2];
-    if (kind === L.BUF_MEM) return u8.subarray(ref + off, ref + off + len);
-    const user = table.get(ref);
-    return user && off + len <= user.length ? user.subarray(off, off + len) : undefined;
-  };
-
   /** Member i's chunk of stripe s, [within, within + len), into `at` (reconstructed if i is faulty). */
   const readChunk = (s: number, i: number, within: number, len: number, at: number, parent: number): number => {
     const f = faulty();
@@ -208,7 +199,7 @@ export function runRaid5(core: Core, dev: number): void {
     const len = u32[(bio + L.BI_LEN) >>> 2];
     const pos = core.readU64(bio + L.BI_POS);
     if (op === L.BIO_FLUSH || len === 0) { x.dev_complete(core.cpu, bio, 0, 0); return; }
-    const user = userBytes(bio, len);
+    const user = table.bioBytes(u8, u32, bio, len);
     if (!user) { x.dev_complete(core.cpu, bio, -EFAULT, 0); return; }
     const [st, done] = op === L.BIO_READ ? doRead(bio, pos, len, user) : doWrite(bio, pos, len, user);
     if (st === -ECANCELED && done === 0) x.dev_abort(core.cpu, bio);

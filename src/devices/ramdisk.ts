@@ -47,20 +47,12 @@ export function runRamdisk(core: Core, dev: number): void {
     const op = u32[(bio + L.BI_OP) >>> 2];
     const len = u32[(bio + L.BI_LEN) >>> 2];
     if (op === L.BIO_FLUSH || len === 0) return [0, 0];
-    const pos = core.readU64(bio + L.BI_POS);
-    const kind = u32[(bio + L.BI_KIND) >>> 2];
-    const ref = u32[(bio + L.BI_REF) >>> 2];
-    const off = u32[(bio + L.BI_OFF) >>> 2];
-    const m = media + pos;
-    if (kind === L.BUF_MEM) {
-      if (op === L.BIO_READ) u8.copyWithin(ref + off, m, m + len);
-      else u8.copyWithin(m, ref + off, ref + off + len);
-      return [0, len];
-    }
-    const user = table.get(ref);
-    if (!user || off + len > user.length) return [-14 /* EFAULT */, 0];
-    if (op === L.BIO_READ) user.set(u8.subarray(m, m + len), off);
-    else u8.set(user.subarray(off, off + len), m);
+    const m = media + core.readU64(bio + L.BI_POS);
+    const user = table.bioBytes(u8, u32, bio, len);
+    if (!user) return [-14 /* EFAULT */, 0];
+    // (Kernel memory on both sides: set() copies as memmove does.)
+    if (op === L.BIO_READ) user.set(u8.subarray(m, m + len));
+    else u8.set(user, m);
     return [0, len];
   };
 

@@ -2,7 +2,7 @@
 // Invariant: each event of a request with RESFD adds exactly 1 to the eventfd once it is published;
 // a read returns 8 and the little-endian counter and resets it, -EAGAIN at 0; POLL waits for it.
 import { errno, IOCB_CMD, IOCB_FLAG_RESFD, type Iocb } from 'kaio';
-import { tBoot, tByData, tReap } from './helpers';
+import { tBoot, tByData, tReap, tUntil } from './helpers';
 
 const nop = (fd: number, efd: number, data: bigint): Iocb => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: Buffer.alloc(1), aio_offset: 0, aio_data: data, aio_flags: IOCB_FLAG_RESFD, aio_resfd: efd });
 
@@ -44,6 +44,9 @@ test('RESFD: n events add n; a bad resfd is -EBADF, a non-eventfd -EINVAL, at su
   const iocbs = Array.from({ length: 40 }, (_, i) => nop(fd, efd, BigInt(i)));
   expect(k.io_submit(ctx, iocbs)).toBe(40);
   expect(tReap(k, ctx, 40).every((e) => e.res === 1)).toBe(true);
+  // The device thread adds to the eventfd just after it publishes each event, and counts the
+  // request out of inflight after that: once none is in flight, every add has been made.
+  expect(await tUntil(() => k.ctxStat(ctx)!.inflight, 0)).toBe(0);
   expect(k.read(efd, b)).toBe(8);
   expect(b.readBigUInt64LE()).toBe(40n);
   // Inline completions (a null device, staged inside io_submit) count too.

@@ -69,6 +69,23 @@ export function tReap(k: Kernel, ctx: number, n: number, timeoutMs = 10_000): Io
   return evs;
 }
 
+/**
+ * Wait (bounded, by condition, not by time) until read() returns `want`, yielding to the event
+ * loop between looks; returns the last value read, for the caller to assert. For what another
+ * thread updates just after it publishes an event the test has already reaped: a completer runs
+ * the RESFD eventfd's notify, and then counts its request out of ctxStat().inflight, after the
+ * event is visible; the ring's `published` count moves after its tail.
+ */
+export async function tUntil(read: () => number, want: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let v = read();
+  while (v !== want && Date.now() < deadline) {
+    await new Promise((r) => setImmediate(r));
+    v = read();
+  }
+  return v;
+}
+
 /** Results by aio_data, for order-independent checks. */
 export function tByData(evs: IoEvent[]): Map<bigint, number> {
   return new Map(evs.map((e) => [e.data, e.res]));

@@ -165,16 +165,25 @@ test('a FIFO read waiting for data is interrupted by a cancel (-EINTR) and its t
 
 test('io_destroy cancels queued items and interrupts a FIFO wait, in bounded time', async () => {
   const k = await tBoot({ poolThreads: 1 });
+  // The FIFO wait (holding the only pool thread) and the queued items are on two contexts. On
+  // one, the destroy may interrupt the wait before it reaches the queued items, and the freed
+  // thread may take one of them first (it then runs): the counts would race.
+  const waitCtx = k.io_setup(8);
   const ctx = k.io_setup(8);
   const p = fifo();
   const rfd = k.open(p, 'r');
   const wfd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
   const fd = k.open(file('data'), 'r');
-  expect(k.io_submit(ctx, [rd(rfd, Buffer.alloc(4), 0, 1n)])).toBe(1);
+  expect(k.io_submit(waitCtx, [rd(rfd, Buffer.alloc(4), 0, 1n)])).toBe(1);
   await tRunning(k, 1);
   expect(k.io_submit(ctx, [rd(fd, Buffer.alloc(4), 0, 2n), rd(fd, Buffer.alloc(4), 0, 3n)])).toBe(2);
   const before = k.poolStats();
+  expect(before).toMatchObject({ queued: 2, running: 1 });
+  // The queued items complete -ECANCELED without running, while the thread still waits.
   expect(await k.io_destroy_async(ctx)).toBe(0);
+  expect(k.poolStats()).toMatchObject({ executed: before.executed, interrupted: before.interrupted, cancelledQueued: before.cancelledQueued + 2, queued: 0, running: 1 });
+  // The FIFO wait ends -EINTR.
+  expect(await k.io_destroy_async(waitCtx)).toBe(0);
   expect(k.poolStats()).toMatchObject({ executed: before.executed + 1, interrupted: before.interrupted + 1, cancelledQueued: before.cancelledQueued + 2, queued: 0, running: 0 });
   fs.closeSync(wfd);
 });

@@ -7,7 +7,7 @@
 // Node process by threads-attach.test.ts).
 import * as L from '../assembly/include/layout';
 import { errno, IOCB_CMD, type Kernel } from 'kaio';
-import { tBoot, tDisk, tReap, tWorker, type TWorker, tCapacity } from './helpers';
+import { tBoot, tDisk, tReap, tWorker, type TWorker, tCapacity, tUntil } from './helpers';
 
 /** Terminate a worker and wait for its 'exit' (no exit hook runs in it). */
 async function tKill(w: TWorker): Promise<number> {
@@ -40,6 +40,8 @@ test('a worker terminated between calls: its cached tags and slots come back, io
   k.reclaimThread(tid);
   expect(k.stats().cpusOnline).toBe(base);
   expect(k.ctxStat(ctx, w.cpu)!.cachedHere).toBe(0);
+  // The device thread counts each read out of inflight just after it publishes its event.
+  expect(await tUntil(() => k.ctxStat(ctx)!.inflight, 0)).toBe(0);
   const st = k.ctxStat(ctx)!;
   const cap = tCapacity(k, ctx, 256);
   expect([st.freeTags, st.freeSlots, st.inflight]).toEqual([cap, cap, 0]);
@@ -96,6 +98,8 @@ test('a worker terminated inside io_submit: its staged events are delivered, its
     expect(k.write(wfd, Buffer.from('abcd'))).toBe(4);
     const rd = tReap(k, ctx, 1, 10_000);
     expect([rd[0].data, rd[0].res]).toEqual([2n, 4]);
+    // The kworker counts the read out of inflight just after it publishes its event.
+    expect(await tUntil(() => k.ctxStat(ctx)!.inflight, 0)).toBe(0);
     const st = k.ctxStat(ctx)!;
     const cap = tCapacity(k, ctx, 8);
     expect([st.freeTags, st.freeSlots, st.inflight, st.inRing]).toEqual([cap, cap, 0, 0]);

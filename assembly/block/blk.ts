@@ -38,7 +38,7 @@ import {
   D_ST_BYTES, D_REMAP, D_CXL_HEAD, DT_NONE, DEVF_ABORTABLE, BI_NEXT, BI_PREV, BI_CANCEL, BI_KIOCB, BI_OP,
   BI_DEV, BI_POS, BI_KIND, BI_REF, BI_OFF, BI_LEN, BI_DONE, BI_STATUS, BI_FLAGS, BI_END_IO, BIO_QUEUED, BIO_SIZE,
   KIOCB_CANCELLED, KIOCB_CANCELLING, H_FLAGS, FLAG_MARK_ONLY, H_NCPUS, H_CXL_DEVS, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_PLUG,
-  CPU_PLUG_COUNT, BLK_MAX_REQUEST_COUNT,
+  CPU_PLUG_COUNT, BLK_MAX_REQUEST_COUNT, D_PAUSED,
 } from '../include/layout';
 import { ECANCELED } from '../include/errno';
 import { lo32, spin_lock, spin_unlock } from '../include/barrier';
@@ -198,7 +198,8 @@ function cancel_chain(cpu: u32, dev: usize, first: usize): u32 {
 /**
  * Device thread: take the next bio from stage 1 for the device queue. Marked
  * bios met on the way complete -ECANCELED instead (stage-1 check at dequeue).
- * Returns the bio (counted as dispatched), or 0 if the queue is empty.
+ * Returns the bio (counted as dispatched), or 0 if the queue is empty or the
+ * device is paused.
  */
 export function blk_fetch(cpu: u32, devidx: u32): usize {
   if (devidx >= MAX_DEVS || cpu >= load<u32>(H_NCPUS)) return 0;
@@ -207,6 +208,14 @@ export function blk_fetch(cpu: u32, devidx: u32): usize {
   let dropped: usize = 0;
   let dropped_tail: usize = 0;
   spin_lock(dev + D_Q_LOCK);
+  // Paused: nothing leaves stage 1. Read under q_lock, so that a device thread
+  // that saw "not paused" just before pause() never takes a bio queued after
+  // pause() returned (its blk_submit took q_lock after the store). Pairs with
+  // pause's atomic store of D_PAUSED.
+  if (atomic.load<u32>(dev + D_PAUSED) != 0) {
+    spin_unlock(dev + D_Q_LOCK);
+    return 0;
+  }
   let bio = <usize>load<u32>(dev, D_Q_HEAD);
   while (bio != 0) {
     q_unlink(dev, bio);

@@ -221,10 +221,15 @@ function pipe_mask(p: usize, write_end: bool): u32 {
 
 // --- submission (the kiocb is live; called by io_submit) -----------------------
 
-/** Fault injection (FLAG_FI_LATE_CANCEL_FN): wait, bounded, for a cancel to arrive first. */
+/**
+ * Fault injection (FLAG_FI_LATE_CANCEL_FN): wait, bounded, for a cancel to
+ * arrive first. The bound (~0.5-2 s of loads) only runs out when no cancel
+ * comes; it is wide so that a canceller thread descheduled on a loaded
+ * machine still arrives inside it.
+ */
 function fi_late_cancel_fn(req: usize): void {
   if ((load<u32>(H_FLAGS) & FLAG_FI_LATE_CANCEL_FN) == 0) return;
-  for (let i = 0; i < 50_000_000; i++) {
+  for (let i = 0; i < 500_000_000; i++) {
     if (lo32(atomic.load<u64>(ki_cw(req))) != 0) return;
   }
 }

@@ -3,7 +3,7 @@
 // dist/ folders), io.read of 4 KiB at 64 in flight on a null device, and
 // node:fs/promises FileHandle.read of 4 KiB at 64 in flight on /dev/null (the
 // same null work: nothing moved, completes at once; it goes through libuv's
-// thread pool). Alternating runs, best of each. For measuring what a change
+// thread pool). Alternating runs (order swapped each time), best of each. For measuring what a change
 // to src/promises.ts costs.
 //
 //   git worktree add /tmp/kaio-base <commit> && (cd /tmp/kaio-base && npm ci)
@@ -59,10 +59,11 @@ async function fsRun() {
   }
 }
 
-console.log(`ns per request, ${INFLIGHT} in flight, 4 KiB (best of 4 rounds, 5 alternating runs each)`);
+const REPS = Number(process.env.AB_REPS ?? 8);
+console.log(`ns per request, ${INFLIGHT} in flight, 4 KiB (best of 4 rounds, ${REPS} alternating runs each, order swapped every run)`);
 const best = [Infinity, Infinity, Infinity];
-for (let rep = 0; rep < 5; rep++) {
-  for (let m = 0; m < 2; m++) best[m] = Math.min(best[m], await kaioRun(mods[m]));
+for (let rep = 0; rep < REPS; rep++) {
+  for (const m of rep % 2 ? [1, 0] : [0, 1]) best[m] = Math.min(best[m], await kaioRun(mods[m]));
   best[2] = Math.min(best[2], await fsRun());
 }
 console.log(`io.read base ${best[0].toFixed(0)}  new ${best[1].toFixed(0)}  new/base ${(best[1] / best[0]).toFixed(2)}x`);

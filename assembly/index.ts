@@ -9,6 +9,7 @@
  */
 export { kernel_init, layout_sig, io_submit, io_cancel, io_reap, sys_rw, fd_type, kworker_collect, kworker_complete, cookies_orphaned, io_reap_dying, io_cancel_all, host_fd } from './fs/aio';
 export { io_submit_bin, io_reap_bin, io_cancel_key32 } from './fs/binary';
+export { io_ring_advance } from './fs/ring_user';
 export { hostfile_open, pool_fetch, pool_slot, pool_done, pool_take_closes } from './fs/hostfile';
 export { eventfd_create } from './fs/eventfd';
 export { io_setup, ctx_gen, ctx_kill, ctx_users, ctx_inflight, ctx_cancel_all, ctx_free, ctx_enumerate } from './fs/ctx';

@@ -10,6 +10,9 @@
  *  - kaio list:   the same under the 'list' baseline (ctx_lock taken at submit
  *                 and completion);
  *  - kaio promise: the idiomatic API (k.context().read), batch = promises in flight;
+ *  - fs.promises: node:fs/promises FileHandle.read of the same size on /dev/null,
+ *                 batch = reads in flight: the same null work (nothing moved,
+ *                 completes at once) through libuv's thread pool;
  *  - plain TS:    what a Node user would write without kaio: a Map of pending
  *                 requests, each a Promise with an AbortController, completed
  *                 by the same kind of null device;
@@ -131,6 +134,24 @@ async function promiseLevel(batch: number): Promise<number> {
   }
 }
 
+/** fs.promises on /dev/null: FileHandle.read of SIZE bytes at position 0, `batch` in flight. */
+async function fsPromises(batch: number): Promise<number> {
+  const fh = await fs.promises.open('/dev/null', 'r');
+  try {
+    const bufs = Array.from({ length: batch }, () => Buffer.alloc(SIZE));
+    const iterations = Math.ceil(N / 40 / batch); // a thread-pool round trip each: a fortieth of the requests
+    const round = async (): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < iterations; i++) await Promise.all(bufs.map((b) => fh.read(b, 0, SIZE, 0)));
+      return ((performance.now() - t0) * 1e6) / (iterations * batch);
+    };
+    await round();
+    return await bestAsync(rounds, round);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** What a Node user would write: pending requests in a Map, each a Promise with an AbortController. */
 class PlainNullDevice {
   submit(req: { nbytes: number; complete(res: number): void }): void {
@@ -186,6 +207,7 @@ for (const batch of batches) {
   rows.push({ variant: 'kaio tags', batch, nsPerRequest: Number((await syscallLevel('tags', batch)).toFixed(1)) });
   rows.push({ variant: 'kaio list', batch, nsPerRequest: Number((await syscallLevel('list', batch)).toFixed(1)) });
   rows.push({ variant: 'kaio promise', batch, nsPerRequest: Number((await promiseLevel(batch)).toFixed(1)) });
+  rows.push({ variant: 'fs.promises', batch, nsPerRequest: Number((await fsPromises(batch)).toFixed(1)) });
   rows.push({ variant: 'plain TS', batch, nsPerRequest: Number((await plain(batch)).toFixed(1)) });
   const u = native(nat, 'uring', batch);
   if (u !== undefined) rows.push({ variant: 'io_uring NOP', batch, nsPerRequest: u });
@@ -200,6 +222,7 @@ for (const b of batches) {
   ratios[`plain/kaio tags at batch ${b}`] = r2(get('plain TS', b) / get('kaio tags', b));
   ratios[`list/tags at batch ${b}`] = r2(get('kaio list', b) / get('kaio tags', b));
   ratios[`plain/kaio promise at batch ${b}`] = r2(get('plain TS', b) / get('kaio promise', b));
+  ratios[`fs.promises/kaio promise at batch ${b}`] = r2(get('fs.promises', b) / get('kaio promise', b));
   ratios[`tags/binary at batch ${b}`] = r2(get('kaio tags', b) / get('kaio binary', b));
   if (nat.bin) {
     ratios[`kaio binary/io_uring NOP at batch ${b}`] = r2(get('kaio binary', b) / get('io_uring NOP', b));
@@ -215,7 +238,7 @@ const goals = [
   ...(nat.bin ? [{ goal: 'kaio binary / io_uring NOP at batch 64 < 1 (same run)', value: ratios['kaio binary/io_uring NOP at batch 64'], met: ratios['kaio binary/io_uring NOP at batch 64'] < 1 }] : []),
 ];
 
-const cols = ['kaio binary', 'kaio tags', 'kaio list', 'kaio promise', 'plain TS', ...(nat.bin ? ['io_uring NOP', 'Linux AIO'] : [])];
+const cols = ['kaio binary', 'kaio tags', 'kaio list', 'kaio promise', 'fs.promises', 'plain TS', ...(nat.bin ? ['io_uring NOP', 'Linux AIO'] : [])];
 table('submit + complete + reap on a null device, ns per request (best of rounds)', ['batch', ...cols, ...(nat.bin ? ['binary/uring', 'tags/uring', 'binary/aio'] : []), 'plain/kaio'],
   batches.map((b) => [b, ...cols.map((c) => get(c, b)), ...(nat.bin ? [`${fmt(get('kaio binary', b) / get('io_uring NOP', b), 2)}x`, `${fmt(get('kaio tags', b) / get('io_uring NOP', b), 2)}x`, `${fmt(get('kaio binary', b) / get('Linux AIO', b), 2)}x`] : []), `${fmt(get('plain TS', b) / get('kaio tags', b), 2)}x`]));
 console.log(`load average (1 min) before / after: ${load0[0].toFixed(2)} / ${load1[0].toFixed(2)} on ${os.cpus().length} cores`);
@@ -228,6 +251,7 @@ await save(opts, {
   quick: opts.quick,
   params: {
     requests: N, rounds, batches, sizeBytes: SIZE, device: 'null device (completes inline, no data moved)', unit: 'ns per request',
+    fsPromises: 'node:fs/promises FileHandle.read(buf, 0, sizeBytes, 0) on /dev/null, batch reads in flight',
     binary: 'IOCB_CMD_NOOP records in k.iocbArray, events into k.ioEventArray',
     native: nat.bin ? 'scripts/native/nop-anchors.c (cc -O2): io_uring NOP via raw syscalls; Linux AIO 64-byte page-cached PREADs' : `skipped: ${nat.why}`,
     loadAverage1m: { before: Number(load0[0].toFixed(2)), after: Number(load1[0].toFixed(2)) },

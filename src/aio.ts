@@ -16,11 +16,13 @@
 import * as L from '../assembly/include/layout';
 import * as E from '../assembly/include/errno';
 import { userBytes, type Iocb, type IoEvent } from './uapi';
-import { shutdownError, fsErrno } from './errno';
+import { shutdownError, fsErrno, systemError } from './errno';
 import fs from 'node:fs';
 import { RecordArray, type IocbArray } from './binary';
 import { KEY_ID_SPAN, MAX_KEY, splitCtx } from './sysbase';
 import { GeteventsSyscalls } from './getevents';
+import { RingReader } from './ring';
+import type { LockWait } from './sysbase';
 
 export type { Iocb, IoEvent } from './uapi';
 export { IOCB_CMD } from './uapi';
@@ -105,6 +107,29 @@ export class Syscalls extends GeteventsSyscalls {
     const ring = this.core.u32[(a + L.CX_RING) >>> 2];
     const nr = this.core.u32[(a + L.CX_RING_NR) >>> 2];
     return new DataView(this.core.buffer, ring, L.RING_HDR_SIZE + nr * L.IO_EVENT_SIZE);
+  }
+
+  /**
+   * A user-space reaper of ctx's ring (src/ring.ts): peek() the events at
+   * head, read them in place, advance() head past them; correct alongside
+   * io_getevents and other readers on any thread. Throws EINVAL (a
+   * SystemError-shaped error) if ctx is not a live context.
+   */
+  ringReader(ctx: number): RingReader {
+    const c = this.dead ? undefined : this.ctxLocal(ctx);
+    if (!c) throw systemError(E.EINVAL, 'ring_reader');
+    const core = this.core;
+    const advance = (from: number, n: number): number => {
+      const lock: LockWait = { contended: 0, spun: 0 };
+      for (;;) {
+        if (this.dead) return -E.EINVAL;
+        const r = core.x.io_ring_advance(core.cpu, c.slot, c.gen, from, n, lock.contended);
+        if (r !== -E.EBUSY) return r;
+        // Held by a reaper for one bounded copy: spin, then sleep on it, as io_getevents does.
+        this.waitReapLock(c, lock, Infinity);
+      }
+    };
+    return new RingReader(core, c.id, c.slot, c.gen, advance, () => !this.dead);
   }
 
   /** Outstanding requests of a context, for checkpoint/restore (S11): a snapshot. */

@@ -45,6 +45,7 @@ export interface KaioExports {
   io_submit_bin(cpu: number, slot: number, gen: number, iocbs: number, n: number): number;
   io_reap_bin(cpu: number, slot: number, gen: number, out: number, max: number, contended: number): number;
   io_cancel_key32(cpu: number, slot: number, gen: number, key: number): number;
+  io_ring_advance(cpu: number, slot: number, gen: number, from: number, n: number, contended: number): number;
   io_reap(cpu: number, slot: number, gen: number, max: number, contended: number): number;
   sys_rw(cpu: number, fd: number, n: number, pos: number, write: number): number;
   fd_type(fd: number): number;

@@ -17,6 +17,7 @@ export type { KernelSnapshot, CpuSnapshot, ContextSnapshot, DeviceSnapshot } fro
 export type { KernelBuffer } from './buffers';
 export { IOCB_FIELD, IO_EVENT_FIELD } from './binary';
 export type { IocbArray, IoEventArray, IocbFields } from './binary';
+export type { RingReader, RingEvent } from './ring';
 export { errno, errnoName, systemError, abortError } from './errno';
 export type { KaioSystemError } from './errno';
 

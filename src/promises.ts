@@ -37,10 +37,21 @@ export interface EventsOptions {
   count?: number;
 }
 
+/**
+ * What an Op's promise settles with: its event (submit), its result (read,
+ * write, poll: res, or a rejection for a negative one), or nothing (fsync).
+ */
+const EVENT = 0;
+const RESULT = 1;
+const VOID = 2;
+type OpKind = typeof EVENT | typeof RESULT | typeof VOID;
+
 interface Op {
   iocb: Iocb;
   syscall: string;
-  resolve(ev: IoEvent): void;
+  kind: OpKind;
+  // The promise's resolve: an event, a result or undefined, by kind.
+  resolve(v: IoEvent | number | undefined): void;
   reject(err: unknown): void;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -99,11 +110,11 @@ export class AioContext {
   }
 
   fsync(fd: number, opts?: IoOptions): Promise<void> {
-    return this.#result({ aio_lio_opcode: IOCB_CMD.FSYNC, aio_fildes: fd }, opts).then(() => undefined);
+    return this.#enqueue({ aio_lio_opcode: IOCB_CMD.FSYNC, aio_fildes: fd }, opts, VOID) as Promise<void>;
   }
 
   fdatasync(fd: number, opts?: IoOptions): Promise<void> {
-    return this.#result({ aio_lio_opcode: IOCB_CMD.FDSYNC, aio_fildes: fd }, opts).then(() => undefined);
+    return this.#enqueue({ aio_lio_opcode: IOCB_CMD.FDSYNC, aio_fildes: fd }, opts, VOID) as Promise<void>;
   }
 
   /** Wait until `fd` is ready for `events` (POLLIN, POLLOUT...); resolves with the ready mask. */
@@ -116,7 +127,7 @@ export class AioContext {
    * rejection for a negative res). Rejects if io_submit refuses it.
    */
   submit(iocb: Iocb, opts?: IoOptions): Promise<IoEvent> {
-    return this.#enqueue(iocb, opts);
+    return this.#enqueue(iocb, opts, EVENT) as Promise<IoEvent>;
   }
 
   /**
@@ -219,20 +230,19 @@ export class AioContext {
     return this.#closing;
   }
 
-  async #result(iocb: Iocb, opts?: IoOptions): Promise<number> {
-    const ev = await this.#enqueue(iocb, opts);
-    if (ev.res >= 0) return ev.res;
-    if (ev.res === -E.ECANCELED && opts?.signal?.aborted) throw abortError(opts.signal.reason);
-    throw systemError(-ev.res, SYSCALL[iocb.aio_lio_opcode] ?? 'io_submit');
+  #result(iocb: Iocb, opts?: IoOptions): Promise<number> {
+    return this.#enqueue(iocb, opts, RESULT) as Promise<number>;
   }
 
-  #enqueue(iocb: Iocb, opts?: IoOptions): Promise<IoEvent> {
+  // One promise per request, settled straight from its event (#settle): no
+  // async function awaiting a second promise.
+  #enqueue(iocb: Iocb, opts: IoOptions | undefined, kind: OpKind): Promise<IoEvent | number | undefined> {
     const signal = opts?.signal;
     if (this.#closed) return Promise.reject(systemError(E.EINVAL, 'io_submit'));
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     iocb.aio_data ??= ++this.#seq;
-    return new Promise<IoEvent>((resolve, reject) => {
-      const op: Op = { iocb, syscall: SYSCALL[iocb.aio_lio_opcode] ?? 'io_submit', resolve, reject, signal, submitted: false };
+    return new Promise<IoEvent | number | undefined>((resolve, reject) => {
+      const op: Op = { iocb, syscall: SYSCALL[iocb.aio_lio_opcode] ?? 'io_submit', kind, resolve, reject, signal, onAbort: undefined, submitted: false };
       if (signal) {
         op.onAbort = () => {
           if (op.submitted) {
@@ -253,24 +263,37 @@ export class AioContext {
     });
   }
 
+  /**
+   * Settle op once: with its event (as its kind asks: a negative res of a
+   * read/write/poll/fsync rejects, with an AbortError if its signal aborted
+   * and the request was cancelled, else with the errno's SystemError), or
+   * with err.
+   */
   #settle(op: Op, ev: IoEvent | undefined, err?: unknown): void {
-    if (op.signal && op.onAbort) op.signal.removeEventListener('abort', op.onAbort);
-    if (ev) op.resolve(ev);
-    else op.reject(err);
+    if (op.onAbort !== undefined) op.signal!.removeEventListener('abort', op.onAbort);
+    if (ev === undefined) return op.reject(err);
+    if (op.kind === EVENT) return op.resolve(ev);
+    const res = ev.res;
+    if (res >= 0) return op.resolve(op.kind === RESULT ? res : undefined);
+    if (res === -E.ECANCELED && op.signal?.aborted) return op.reject(abortError(op.signal.reason));
+    op.reject(systemError(-res, op.syscall));
   }
 
   /** Submit what is queued, in one io_submit; leave what does not fit (-EAGAIN) for the reaper to retry. */
   #flush(): void {
     this.#flushScheduled = false;
+    const inflight = this.#inflight;
     const take = (op: Op) => {
       op.submitted = true;
-      this.#inflight.set(op.iocb, op);
+      inflight.set(op.iocb, op);
     };
     while (this.#queued.length > 0) {
       const batch = this.#queued.slice(0, 256);
-      let n = this.#k.io_submit(this.id, batch.map((op) => op.iocb));
+      const iocbs = new Array<Iocb>(batch.length);
+      for (let i = 0; i < batch.length; i++) iocbs[i] = batch[i].iocb;
+      let n = this.#k.io_submit(this.id, iocbs);
       if (n > 0) {
-        batch.slice(0, n).forEach(take);
+        for (let i = 0; i < n; i++) take(batch[i]);
         this.#queued.splice(0, n);
         if (n === batch.length) continue;
         n = this.#k.io_submit(this.id, [this.#queued[0].iocb]); // learn why the next one stopped
@@ -288,16 +311,25 @@ export class AioContext {
 
   /** Start the reaper loop if it is not running; resolves when nothing is in flight. */
   #startReaper(): Promise<void> {
-    // Cleared by .finally, which always runs after this assignment.
-    this.#reaper ??= this.#reapAll().finally(() => {
-      this.#reaper = undefined;
-    });
-    return this.#reaper;
+    if (this.#reaper === undefined && this.#inflight.size > 0) this.#reaper = this.#reapAll();
+    return this.#reaper ?? Promise.resolve();
   }
 
-  /** The one reaper of this context: reap until nothing is in flight. */
+  /**
+   * The one reaper of this context: reap until nothing is in flight. It
+   * clears #reaper in the same step as it finds nothing in flight: a request
+   * that a continuation of its last settle submits either is in flight by
+   * then (the loop goes on) or finds no reaper and starts one. (Clearing it a
+   * tick later, in a .finally, left such a request with no reaper: `await
+   * io.submit(a); await io.submit(b)` never settled b.)
+   */
   async #reapAll(): Promise<void> {
-    while (this.#inflight.size > 0) await this.#reapOnce();
+    try {
+      do await this.#reapOnce();
+      while (this.#inflight.size > 0);
+    } finally {
+      this.#reaper = undefined;
+    }
   }
 
   async #reapOnce(): Promise<void> {
@@ -308,13 +340,16 @@ export class AioContext {
       this.#inflight.clear();
       return;
     }
-    for (const ev of evs) {
-      const op = this.#inflight.get(ev.obj);
-      if (op) {
-        this.#inflight.delete(ev.obj);
+    const inflight = this.#inflight;
+    const listeners = this.#listeners;
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      const op = inflight.get(ev.obj);
+      if (op !== undefined) {
+        inflight.delete(ev.obj);
         this.#settle(op, ev);
       }
-      for (const l of this.#listeners) l(ev);
+      if (listeners.size !== 0) for (const l of listeners) l(ev);
     }
     if (this.#queued.length > 0 && !this.#flushScheduled) this.#flush();
   }

@@ -26,7 +26,7 @@ import {
   KEY32_GEN_MASK, BIN_OUT_ERR, BIN_REAP_SIDE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
   SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST, SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE,
   SUB_COOKIE, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, SCRATCH_SEGS, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN,
-  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, CPU_OFF, CPU_SIZE, CPU_DEFER, UIO_MAXIOV,
+  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, UIO_MAXIOV,
   IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL,
   IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX, REAP_REC_SIZE,
   REAP_BOUNCE, REAP_COOKIE, IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
@@ -37,8 +37,7 @@ import { user_range_ok, user_pin, user_unpin } from '../lib/heap';
 import { ctx_get_on, ctx_put_on } from './ctxtab';
 import { reap_trylock, reap_unlock, ring_reap } from './ring';
 import { kiocb_lookup, cw_lookup, kiocb_cancel, lookup_is_list, list_cancel } from './kiocb';
-import { submit_one, submit_end, scratch, cpu_ok } from './aio';
-import { blk_reap_all } from '../block/blk';
+import { submit_begin, submit_one, submit_end, scratch, cpu_ok } from './aio';
 
 /** MAX_RW_COUNT: Linux clamps one transfer to INT_MAX rounded down to a page (src/iocb.ts). */
 const MAX_RW_COUNT: u32 = 0x7ffff000;
@@ -217,10 +216,9 @@ export function io_submit_bin(cpu: u32, slot: u32, gen: u32, iocbs: usize, n: u3
   }
   const rec = base; // one SUB record, rebuilt for each iocb
   const segs = base + SCRATCH_SEGS;
-  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   let i: u32 = 0;
   let err: i32 = 0;
-  store<u32>(cpua, 1, CPU_DEFER); // inline completions are staged and published together (as io_submit)
+  submit_begin(cpu, slot); // inline completions are staged and published together (as io_submit)
   for (; i < n; i++) {
     if (i == ok) {
       err = -EFAULT;
@@ -230,7 +228,7 @@ export function io_submit_bin(cpu: u32, slot: u32, gen: u32, iocbs: usize, n: u3
     err = bin_read(u, rec, segs);
     if (err != 0) break;
     store<u32>(rec, 0, SUB_OUT_GEN);
-    err = submit_one(cpu, ctx, slot, rec, segs);
+    err = submit_one(cpu, ctx, slot, rec, segs, n - i);
     if (err < 0) {
       segs_unpin(segs, load<u32>(rec, SUB_NSEG));
       // Past Linux's put_user point, aio_key holds 0 (KIOCB_KEY); before it, it is untouched.

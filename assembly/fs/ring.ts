@@ -156,9 +156,28 @@ export function get_reqs(ctx: usize, cpu: u32): bool {
   return false;
 }
 
-/** Give back a slot that was reserved but not used (a submit that failed later). */
-export function put_reqs(ctx: usize, cpu: u32): void {
-  atomic.add<u32>(pcpu_of(ctx, cpu) + PC_REQS, 1);
+/**
+ * Reserve up to `want` slots at once from `cpu`'s own cache (an io_submit
+ * batch takes its slots in one move, not one cmpxchg per request). Returns how
+ * many (0: the cache is empty; get_reqs then refills or steals). Only the
+ * cache: a batch never hoards slots another cpu could have found elsewhere.
+ */
+export function reqs_reserve(ctx: usize, cpu: u32, want: u32): u32 {
+  const pc = pcpu_of(ctx, cpu) + PC_REQS;
+  let v = atomic.load<u32>(pc);
+  while (v > 0 && want > 0) {
+    const take = v < want ? v : want;
+    // Owner takes from its cache; pairs with thieves' xchg in get_reqs' steal.
+    const seen = atomic.cmpxchg<u32>(pc, v, v - take);
+    if (seen == v) return take;
+    v = seen;
+  }
+  return 0;
+}
+
+/** Give back n slots that were reserved but not used (a submit that failed later, a batch's leftovers). */
+export function put_reqs(ctx: usize, cpu: u32, n: u32 = 1): void {
+  atomic.add<u32>(pcpu_of(ctx, cpu) + PC_REQS, n); // pairs with the owner's cmpxchg and thieves' xchg
 }
 
 /** Give every slot cached by `cpu` back to the global count (detach). */

@@ -27,16 +27,17 @@ import {
   CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
   FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD,
+  STAGE_REC_SIZE, STAGE_RESFD, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP, EINPROGRESS } from '../include/errno';
-import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
+import { hi32, lo32, pack, mutex_lock_contended } from '../include/barrier';
 import { kmalloc, kfree, kmalloc_pages, user_heap_init } from '../lib/heap';
 import { ctx_get_on, ctx_put_on, ctx_addr } from './ctxtab';
 import { tag_alloc, tag_free } from '../lib/tags';
 import { get_reqs, put_reqs, reqs_reserve, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
-  list_cancel, fi_tag_free_reuse,
+  list_cancel, fi_tag_free_reuse, next_gen, kiocb_key,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
@@ -341,6 +342,62 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
   if (opcode != IOCB_CMD_NOOP) kiocb_publish(req, gen);
   dispatch(cpu, req, opcode, type, obj, pos, nbytes, rwf, nbytes);
   return 0;
+}
+
+/**
+ * A NOOP on a block device (whose file submit_one neither references nor
+ * judges further) inside an io_submit batch to the context at `slot`,
+ * submitted and completed at once without filling its kiocb: it is never
+ * published (submit_one makes no NOOP cancellable) and nothing reads a FREE
+ * kiocb's fields, so all it needs of one is its id and ki_cancel word. The
+ * same outcome as submit_one + dispatch + aio_complete: the same errors in
+ * the same order, the id's generation retired (FREE, next generation) before
+ * the id goes back (CPU_SPARE_TAG, freed by submit_end before it publishes),
+ * the event staged, counted in and out of the batch. Returns the request's
+ * key (> 0); -EAGAIN or -EBADF (before Linux writes aio_key); or 0: take the
+ * full path (another kind of file, or no id or kiocb page now: submit_one
+ * then decides between -EBUSY and -ENOMEM), having changed nothing.
+ * Not for the 'list' lookup (its requests go on the context's list).
+ */
+export function submit_noop(cpu: u32, ctx: usize, fd: i32, data: u64, left: u32): i64 {
+  const peek = file_peek(fd);
+  if (peek != 0 && (<u32>(peek >> 16) & 0xff) != FT_BLOCK) return 0;
+  if (!slot_take(ctx, cpu, left)) return -EAGAIN;
+  if (peek == 0) {
+    slot_give(cpu);
+    return -EBADF;
+  }
+  const id = id_take(ctx, cpu);
+  const req = id == TAG_EMPTY ? 0 : kiocb_get(ctx, id);
+  if (req == 0) {
+    if (id != TAG_EMPTY) tag_free(ctx, cpu, id);
+    slot_give(cpu);
+    return 0;
+  }
+  const cw = ki_cw(req);
+  // FREE, and ours: only the holder of an id writes a FREE word (io_cancel and
+  // set_cancel_fn leave one alone). Pairs with the store that freed it.
+  const gen = hi32(atomic.load<u64>(cw));
+  const key = kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id);
+  // Retired before the event can be seen, as aio_complete's step 3; pairs with
+  // io_cancel's loads and cmpxchg (a cancel of this key is -EINVAL).
+  atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  // The id for the batch's next request (it has none: id_take emptied it).
+  store<u32>(cpua, id, CPU_SPARE_TAG);
+  const n = load<u32>(cpua, CPU_STAGED);
+  const rec = scratch(cpu) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
+  store<u64>(rec, data, EV_DATA);
+  store<u64>(rec, key, EV_OBJ);
+  store<i64>(rec, 0, EV_RES);
+  store<i64>(rec, 0, EV_RES2);
+  store<u32>(rec, 0, REAP_BOUNCE);
+  store<u32>(rec, 0, REAP_BOUNCE_SIZE);
+  store<u32>(rec, COOKIE_NONE, REAP_COOKIE);
+  store<u32>(rec, 0, STAGE_RESFD);
+  store<u32>(cpua, n + 1, CPU_STAGED);
+  store<u32>(cpua, load<u32>(cpua, CPU_SUBMITTED) + 1, CPU_SUBMITTED);
+  return <i64>key;
 }
 
 /**

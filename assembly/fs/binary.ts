@@ -23,19 +23,19 @@ import { blk_reap_all } from '../block/blk';
 import {
   IOCB_SIZE, IOCB_DATA, IOCB_KEY, IOCB_RW_FLAGS, IOCB_LIO_OPCODE, IOCB_REQPRIO, IOCB_FILDES, IOCB_BUF, IOCB_NBYTES,
   IOCB_OFFSET, IOCB_RESERVED2, IOCB_FLAGS, IOCB_RESFD, IOVEC_SIZE, IOVEC_BASE, IOVEC_LEN, KEY_ID_BITS, KEY_ID_MASK,
-  KEY32_GEN_MASK, BIN_OUT_ERR, BIN_REAP_SIDE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
+  KEY32_GEN_MASK, BIN_OUT_ERR, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
   SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST, SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE,
   SUB_COOKIE, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, SCRATCH_SEGS, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN,
-  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, UIO_MAXIOV,
+  BUF_MEM, COOKIE_NONE, UIO_MAXIOV,
   IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL,
-  IOCB_CMD_NOOP, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX, REAP_REC_SIZE,
-  REAP_BOUNCE, REAP_COOKIE, IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
+  IOCB_CMD_NOOP, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX,
+  IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
 } from '../include/layout';
 import { EINVAL, EFAULT, EBUSY, EOPNOTSUPP } from '../include/errno';
 import { hi32, mutex_lock_contended } from '../include/barrier';
 import { user_range_ok, user_pin, user_unpin } from '../lib/heap';
 import { ctx_get_on, ctx_put_on } from './ctxtab';
-import { reap_trylock, reap_unlock, ring_reap } from './ring';
+import { reap_trylock, reap_unlock, ring_reap_bin } from './ring';
 import { kiocb_lookup, cw_lookup, kiocb_cancel, lookup_is_list, list_cancel } from './kiocb';
 import { submit_begin, submit_one, submit_noop, submit_end, scratch, cpu_ok } from './aio';
 
@@ -291,22 +291,12 @@ export function io_reap_bin(cpu: u32, slot: u32, gen: u32, out: usize, max: u32,
     ctx_put_on(cpu, slot);
     return -EBUSY;
   }
-  const base = scratch(cpu);
-  const n = ring_reap(ctx, base, max, cpu);
+  // Straight from the ring into the user's records: no scratch copy (only an
+  // event whose side entry the host settles also gets its REAP record there).
+  const r = ring_reap_bin(ctx, out, scratch(cpu), max, cpu);
   reap_unlock(ctx);
   ctx_put_on(cpu, slot);
-  let side = false;
-  for (let i: u32 = 0; i < n; i++) {
-    const r = base + <usize>i * REAP_REC_SIZE;
-    const e = out + <usize>i * IO_EVENT_SIZE;
-    store<u64>(e, load<u64>(r));
-    store<u64>(e, load<u64>(r, 8), 8);
-    store<u64>(e, load<u64>(r, 16), 16);
-    store<u64>(e, load<u64>(r, 24), 24);
-    const c = load<u32>(r, REAP_COOKIE);
-    side = side || load<u32>(r, REAP_BOUNCE) != 0 || (c != COOKIE_NONE && c >>> COOKIE_CPU_SHIFT == cpu);
-  }
-  return side ? <i32>(n | BIN_REAP_SIDE) : <i32>n;
+  return <i32>r;
 }
 
 /**

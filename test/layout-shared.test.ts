@@ -74,6 +74,25 @@ test('header fields (H_*) do not overlap and end below RODATA_OFF', () => {
   for (const f of fields) expect([f.name, f.off % Math.min(f.size, 8)]).toEqual([f.name, 0]); // aligned
 });
 
+// The per-cpu record (CPU_*) grew the same way: two branches once both put a field at 32.
+test('per-cpu fields (CPU_* offsets) do not overlap and fit in CPU_SIZE', () => {
+  const sizes: Record<string, number> = { CPU_OWNER: 8, CPU_PLUG: 8 }; // u64 words; the rest are u32
+  const offsets = ['CPU_OWNER', 'CPU_PLUG_COUNT', 'CPU_DEFER', 'CPU_STAGED', 'CPU_EPOCH', 'CPU_ORPHANS', 'CPU_SUBMITTED', 'CPU_HELD_REQS', 'CPU_SPARE_TAG', 'CPU_PLUG'];
+  const src = fs.readFileSync(path.join(root, 'assembly/include/layout.ts'), 'utf8');
+  // Every CPU_ constant that is an offset is in the list (the others are states, kinds and the size).
+  const notOffsets = new Set(['CPU_OFF', 'CPU_SIZE', 'CPU_FREE', 'CPU_ONLINE', 'CPU_RECLAIMING', 'CPU_KIND_SHIFT']);
+  const declared = [...src.matchAll(/^export const (CPU_[A-Z0-9_]+): u32 = /gm)].map((m) => m[1]).filter((n) => !notOffsets.has(n) && !n.startsWith('CPU_KIND_'));
+  expect(declared.sort()).toEqual([...offsets].sort());
+  const fields = offsets.map((name) => ({ name, off: (L as unknown as Record<string, number>)[name], size: sizes[name] ?? 4 })).sort((a, b) => a.off - b.off);
+  const overlaps: string[] = [];
+  for (let i = 1; i < fields.length; i++) {
+    const p = fields[i - 1];
+    if (p.off + p.size > fields[i].off) overlaps.push(`${p.name} [${p.off}, ${p.off + p.size}) overlaps ${fields[i].name} at ${fields[i].off}`);
+  }
+  expect(overlaps).toEqual([]);
+  for (const f of fields) expect([f.name, f.off % f.size, f.off + f.size <= L.CPU_SIZE]).toEqual([f.name, 0, true]);
+});
+
 test('boot flags (FLAG_*) are distinct single bits', () => {
   const src = fs.readFileSync(path.join(root, 'assembly/include/layout.ts'), 'utf8');
   const flags = [...src.matchAll(/^export const (FLAG_[A-Z0-9_]+): u32 = ([0-9]+);/gm)].map((m) => [m[1], Number(m[2])] as const);

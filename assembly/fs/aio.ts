@@ -23,20 +23,21 @@ import {
   IOCB_CMD_PWRITE, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL, IOCB_CMD_NOOP,
   IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, DT_RAMDISK, DT_NULL, D_TYPE, D_SIZE, D_MEDIA, BIO_READ,
   BIO_WRITE, BIO_FLUSH, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLERR, POLLHUP, F_POS,
-  KW_MAX, TAG_EMPTY, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
+  KW_MAX, TAG_EMPTY, CPU_HELD_REQS, CPU_SPARE_TAG, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
   FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD,
+  STAGE_REC_SIZE, STAGE_RESFD, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP, EINPROGRESS } from '../include/errno';
-import { hi32, lo32, mutex_lock_contended } from '../include/barrier';
+import { hi32, lo32, pack, mutex_lock_contended } from '../include/barrier';
 import { kmalloc, kfree, kmalloc_pages, user_heap_init } from '../lib/heap';
 import { ctx_get_on, ctx_put_on, ctx_addr } from './ctxtab';
 import { tag_alloc, tag_free } from '../lib/tags';
-import { get_reqs, put_reqs, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
+import { get_reqs, put_reqs, reqs_reserve, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
-  list_cancel, fi_tag_free_reuse,
+  list_cancel, fi_tag_free_reuse, next_gen, kiocb_key,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
@@ -158,22 +159,70 @@ function dispatch(cpu: u32, req: usize, opcode: u32, type: u32, obj: u32, pos: u
 }
 
 /**
+ * A ring slot for one request of the running batch (CPU_HELD_REQS), taking
+ * slots for up to `left` requests (this one and the rest of the batch) at once
+ * when none is held. false: none left (-EAGAIN).
+ */
+function slot_take(ctx: usize, cpu: u32, left: u32): bool {
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  let held = load<u32>(cpua, CPU_HELD_REQS);
+  if (held == 0) {
+    held = reqs_reserve(ctx, cpu, left);
+    if (held == 0) {
+      // The cache is empty: the full path (global count, refill, steal) for
+      // this one, then what it left in the cache for the rest.
+      if (!get_reqs(ctx, cpu)) return false;
+      held = 1 + reqs_reserve(ctx, cpu, left - 1);
+    }
+  }
+  store<u32>(cpua, held - 1, CPU_HELD_REQS);
+  return true;
+}
+
+/** Give back the slot of a request that failed after slot_take: the batch's end returns it with the rest. */
+@inline function slot_give(cpu: u32): void {
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  store<u32>(cpua, load<u32>(cpua, CPU_HELD_REQS) + 1, CPU_HELD_REQS);
+}
+
+/** An id for a request of the batch: the spare an inline completion left (CPU_SPARE_TAG), else tag_alloc's. */
+@inline function id_take(ctx: usize, cpu: u32): u32 {
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  const spare = load<u32>(cpua, CPU_SPARE_TAG);
+  if (spare == TAG_EMPTY) return tag_alloc(ctx, cpu);
+  store<u32>(cpua, TAG_EMPTY, CPU_SPARE_TAG);
+  return spare;
+}
+
+/**
+ * The start of an io_submit batch on `cpu` to the context at `slot`: inline
+ * completions are staged (CPU_DEFER, published together by submit_end); no
+ * slot or spare id is held yet.
+ */
+export function submit_begin(cpu: u32, slot: u32): void {
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  store<u32>(cpua, slot + 1, CPU_DEFER);
+  store<u32>(cpua, 0, CPU_HELD_REQS);
+  store<u32>(cpua, TAG_EMPTY, CPU_SPARE_TAG);
+}
+
+/**
  * One iocb, from the SUB record `rec` (segments at `segbase`). 0, or -errno
  * (nothing of it remains then). A record without a cookie (COOKIE_NONE: a
  * binary iocb, fs/binary.ts) holds pins on its BUF_MEM segments' blocks; the
  * request takes them over (KI_UPIN) and aio_complete drops them.
  */
-export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize): i32 {
+export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase: usize, left: u32): i32 {
   const nseg = load<u32>(rec, SUB_NSEG);
   if (nseg > SUB_MAX_SEGS || load<u32>(rec, SUB_SEG_FIRST) > SUB_MAX_SEGS - nseg) return -EFAULT;
-  if (!get_reqs(ctx, cpu)) return -EAGAIN;
+  if (!slot_take(ctx, cpu, left)) return -EAGAIN;
   // Block devices outlive their files: a lockless lookup will do, and no
   // reference is held (no shared write per request). A pipe must stay alive
   // while a request waits on it: its file is referenced until completion.
   const fd = load<i32>(rec, SUB_FD);
   const peek = file_peek(fd);
   if (peek == 0) {
-    put_reqs(ctx, cpu);
+    slot_give(cpu);
     return -EBADF;
   }
   const type = <u32>(peek >> 16) & 0xff;
@@ -184,7 +233,7 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     fh = fget(fd);
     if (fh != <u32>(peek & 0xffff)) { // closed or replaced since the peek
       fput(fh);
-      put_reqs(ctx, cpu);
+      slot_give(cpu);
       return -EBADF;
     }
   }
@@ -197,7 +246,7 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     if (efh == 0 || file_type(efh) != FT_EVENTFD) {
       fput(efh);
       fput(fh);
-      put_reqs(ctx, cpu);
+      slot_give(cpu);
       return efh != 0 ? -EINVAL : -EBADF;
     }
   }
@@ -231,16 +280,16 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
   if (err != 0) {
     fput(efh);
     fput(fh);
-    put_reqs(ctx, cpu);
+    slot_give(cpu);
     return err;
   }
-  const id = tag_alloc(ctx, cpu);
+  const id = id_take(ctx, cpu);
   const req = id == TAG_EMPTY ? 0 : kiocb_get(ctx, id);
   if (req == 0 || !take_segments(req, rec, segbase)) {
     if (id != TAG_EMPTY) tag_free(ctx, cpu, id);
     fput(efh);
     fput(fh);
-    put_reqs(ctx, cpu);
+    slot_give(cpu);
     // No id although we hold a ring slot: another cpu holds free ids in transit
     // (preempted between its cache and the global pool). The host retries.
     return id == TAG_EMPTY ? -EBUSY : -ENOMEM;
@@ -296,6 +345,62 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
 }
 
 /**
+ * A NOOP on a block device (whose file submit_one neither references nor
+ * judges further) inside an io_submit batch to the context at `slot`,
+ * submitted and completed at once without filling its kiocb: it is never
+ * published (submit_one makes no NOOP cancellable) and nothing reads a FREE
+ * kiocb's fields, so all it needs of one is its id and ki_cancel word. The
+ * same outcome as submit_one + dispatch + aio_complete: the same errors in
+ * the same order, the id's generation retired (FREE, next generation) before
+ * the id goes back (CPU_SPARE_TAG, freed by submit_end before it publishes),
+ * the event staged, counted in and out of the batch. Returns the request's
+ * key (> 0); -EAGAIN or -EBADF (before Linux writes aio_key); or 0: take the
+ * full path (another kind of file, or no id or kiocb page now: submit_one
+ * then decides between -EBUSY and -ENOMEM), having changed nothing.
+ * Not for the 'list' lookup (its requests go on the context's list).
+ */
+export function submit_noop(cpu: u32, ctx: usize, fd: i32, data: u64, left: u32): i64 {
+  const peek = file_peek(fd);
+  if (peek != 0 && (<u32>(peek >> 16) & 0xff) != FT_BLOCK) return 0;
+  if (!slot_take(ctx, cpu, left)) return -EAGAIN;
+  if (peek == 0) {
+    slot_give(cpu);
+    return -EBADF;
+  }
+  const id = id_take(ctx, cpu);
+  const req = id == TAG_EMPTY ? 0 : kiocb_get(ctx, id);
+  if (req == 0) {
+    if (id != TAG_EMPTY) tag_free(ctx, cpu, id);
+    slot_give(cpu);
+    return 0;
+  }
+  const cw = ki_cw(req);
+  // FREE, and ours: only the holder of an id writes a FREE word (io_cancel and
+  // set_cancel_fn leave one alone). Pairs with the store that freed it.
+  const gen = hi32(atomic.load<u64>(cw));
+  const key = kiocb_key(gen, load<u32>(ctx, CX_ID_BASE) + id);
+  // Retired before the event can be seen, as aio_complete's step 3; pairs with
+  // io_cancel's loads and cmpxchg (a cancel of this key is -EINVAL).
+  atomic.store<u64>(cw, pack(next_gen(gen), KIOCB_FREE));
+  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
+  // The id for the batch's next request (it has none: id_take emptied it).
+  store<u32>(cpua, id, CPU_SPARE_TAG);
+  const n = load<u32>(cpua, CPU_STAGED);
+  const rec = scratch(cpu) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
+  store<u64>(rec, data, EV_DATA);
+  store<u64>(rec, key, EV_OBJ);
+  store<i64>(rec, 0, EV_RES);
+  store<i64>(rec, 0, EV_RES2);
+  store<u32>(rec, 0, REAP_BOUNCE);
+  store<u32>(rec, 0, REAP_BOUNCE_SIZE);
+  store<u32>(rec, COOKIE_NONE, REAP_COOKIE);
+  store<u32>(rec, 0, STAGE_RESFD);
+  store<u32>(cpua, n + 1, CPU_STAGED);
+  store<u32>(cpua, load<u32>(cpua, CPU_SUBMITTED) + 1, CPU_SUBMITTED);
+  return <i64>key;
+}
+
+/**
  * io_submit: submit the n records in the cpu's scratch. Returns how many were
  * submitted; if the first one failed, its -errno. -EINVAL for a bad context.
  * The record that stopped the batch gets its error in SUB_OUT_ID, and in
@@ -312,11 +417,11 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
   let err: i32 = 0;
   // Requests that complete inline publish their events without advancing the
   // ring; the batch advances it once (the events become visible together).
-  store<u32>(CPU_OFF + <usize>cpu * CPU_SIZE, 1, CPU_DEFER);
+  submit_begin(cpu, slot);
   for (; i < n; i++) {
     const rec = base + <usize>i * SUB_REC_SIZE;
     store<u32>(rec, 0, SUB_OUT_GEN);
-    err = submit_one(cpu, ctx, slot, rec, base + SCRATCH_SEGS);
+    err = submit_one(cpu, ctx, slot, rec, base + SCRATCH_SEGS, n - i);
     if (err < 0) {
       store<i32>(rec, err, SUB_OUT_ID);
       break;
@@ -337,6 +442,19 @@ export function io_submit(cpu: u32, slot: u32, gen: u32, n: u32): i32 {
 export function submit_end(cpu: u32, ctx: usize, base: usize): void {
   const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   store<u32>(cpua, 0, CPU_DEFER);
+  // What the batch holds goes back before its events are visible, so a reaper
+  // that sees them and submits again finds both its ring slot and an id free
+  // (as aio_complete's step 4).
+  const spare = load<u32>(cpua, CPU_SPARE_TAG);
+  if (spare != TAG_EMPTY) {
+    store<u32>(cpua, TAG_EMPTY, CPU_SPARE_TAG);
+    tag_free(ctx, cpu, spare);
+  }
+  const held = load<u32>(cpua, CPU_HELD_REQS);
+  if (held != 0) {
+    store<u32>(cpua, 0, CPU_HELD_REQS);
+    put_reqs(ctx, cpu, held);
+  }
   const staged = load<u32>(cpua, CPU_STAGED);
   const delta = <i32>load<u32>(cpua, CPU_SUBMITTED) - <i32>staged;
   store<u32>(cpua, 0, CPU_SUBMITTED);

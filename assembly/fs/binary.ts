@@ -23,22 +23,21 @@ import { blk_reap_all } from '../block/blk';
 import {
   IOCB_SIZE, IOCB_DATA, IOCB_KEY, IOCB_RW_FLAGS, IOCB_LIO_OPCODE, IOCB_REQPRIO, IOCB_FILDES, IOCB_BUF, IOCB_NBYTES,
   IOCB_OFFSET, IOCB_RESERVED2, IOCB_FLAGS, IOCB_RESFD, IOVEC_SIZE, IOVEC_BASE, IOVEC_LEN, KEY_ID_BITS, KEY_ID_MASK,
-  KEY32_GEN_MASK, BIN_OUT_ERR, BIN_REAP_SIDE, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
+  KEY32_GEN_MASK, BIN_OUT_ERR, SUB_MAX_BATCH, SUB_OPCODE, SUB_FD, SUB_NBYTES, SUB_FLAGS, SUB_OFFSET,
   SUB_DATA, SUB_RESFD, SUB_RW_FLAGS, SUB_NSEG, SUB_SEG_FIRST, SUB_OUT_ID, SUB_OUT_GEN, SUB_BOUNCE, SUB_BOUNCE_SIZE,
   SUB_COOKIE, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, SCRATCH_SEGS, SEG_SIZE, SEG_KIND, SEG_REF, SEG_OFF, SEG_LEN,
-  BUF_MEM, COOKIE_NONE, COOKIE_CPU_SHIFT, CPU_OFF, CPU_SIZE, CPU_DEFER, UIO_MAXIOV,
+  BUF_MEM, COOKIE_NONE, UIO_MAXIOV,
   IOCB_CMD_PREAD, IOCB_CMD_PWRITE, IOCB_CMD_PREADV, IOCB_CMD_PWRITEV, IOCB_CMD_FSYNC, IOCB_CMD_FDSYNC, IOCB_CMD_POLL,
-  IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX, REAP_REC_SIZE,
-  REAP_BOUNCE, REAP_COOKIE, IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
+  IOCB_CMD_NOOP, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, RWF_SUPPORTED, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE, REAP_MAX,
+  IO_EVENT_SIZE, CX_REAP_LOCK, ULIVE_SHIFT,
 } from '../include/layout';
 import { EINVAL, EFAULT, EBUSY, EOPNOTSUPP } from '../include/errno';
 import { hi32, mutex_lock_contended } from '../include/barrier';
 import { user_range_ok, user_pin, user_unpin } from '../lib/heap';
 import { ctx_get_on, ctx_put_on } from './ctxtab';
-import { reap_trylock, reap_unlock, ring_reap } from './ring';
+import { reap_trylock, reap_unlock, ring_reap_bin } from './ring';
 import { kiocb_lookup, cw_lookup, kiocb_cancel, lookup_is_list, list_cancel } from './kiocb';
-import { submit_one, submit_end, scratch, cpu_ok } from './aio';
-import { blk_reap_all } from '../block/blk';
+import { submit_begin, submit_one, submit_noop, submit_end, scratch, cpu_ok } from './aio';
 
 /** MAX_RW_COUNT: Linux clamps one transfer to INT_MAX rounded down to a page (src/iocb.ts). */
 const MAX_RW_COUNT: u32 = 0x7ffff000;
@@ -217,20 +216,46 @@ export function io_submit_bin(cpu: u32, slot: u32, gen: u32, iocbs: usize, n: u3
   }
   const rec = base; // one SUB record, rebuilt for each iocb
   const segs = base + SCRATCH_SEGS;
-  const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   let i: u32 = 0;
   let err: i32 = 0;
-  store<u32>(cpua, 1, CPU_DEFER); // inline completions are staged and published together (as io_submit)
+  submit_begin(cpu, slot); // inline completions are staged and published together (as io_submit)
+  const fast = !lookup_is_list(); // the NOOP fast path (submit_noop) never goes on the 'list' lookup's list
   for (; i < n; i++) {
     if (i == ok) {
       err = -EFAULT;
       break;
     }
     const u = iocbs + <usize>i * IOCB_SIZE;
+    if (fast && load<u16>(u, IOCB_LIO_OPCODE) == IOCB_CMD_NOOP) {
+      // A NOOP reads aio_data, aio_fildes, aio_nbytes (its sign), aio_reserved2
+      // and aio_flags (RESFD), each once; bin_read judges nothing else of it.
+      // Anything else, or a file that is not a block device, takes the full
+      // path, which reads the record afresh (nothing was done with it here).
+      const data = load<u64>(u, IOCB_DATA);
+      const fd = load<i32>(u, IOCB_FILDES);
+      const nb = load<u64>(u, IOCB_NBYTES);
+      const r2 = load<u64>(u, IOCB_RESERVED2);
+      const flags = load<u32>(u, IOCB_FLAGS);
+      if (r2 != 0 || <i64>nb < 0) {
+        err = -EINVAL; // as bin_read: before aio_key is written
+        break;
+      }
+      if ((flags & IOCB_FLAG_RESFD) == 0) {
+        const r = submit_noop(cpu, ctx, fd, data, n - i);
+        if (r < 0) {
+          err = <i32>r; // -EAGAIN or -EBADF: aio_key untouched, as submit_one's before put_user
+          break;
+        }
+        if (r > 0) {
+          store<u32>(u, <u32>r, IOCB_KEY); // the key's low 32 bits (see KEY32_GEN_BITS)
+          continue;
+        }
+      }
+    }
     err = bin_read(u, rec, segs);
     if (err != 0) break;
     store<u32>(rec, 0, SUB_OUT_GEN);
-    err = submit_one(cpu, ctx, slot, rec, segs);
+    err = submit_one(cpu, ctx, slot, rec, segs, n - i);
     if (err < 0) {
       segs_unpin(segs, load<u32>(rec, SUB_NSEG));
       // Past Linux's put_user point, aio_key holds 0 (KIOCB_KEY); before it, it is untouched.
@@ -266,22 +291,12 @@ export function io_reap_bin(cpu: u32, slot: u32, gen: u32, out: usize, max: u32,
     ctx_put_on(cpu, slot);
     return -EBUSY;
   }
-  const base = scratch(cpu);
-  const n = ring_reap(ctx, base, max, cpu);
+  // Straight from the ring into the user's records: no scratch copy (only an
+  // event whose side entry the host settles also gets its REAP record there).
+  const r = ring_reap_bin(ctx, out, scratch(cpu), max, cpu);
   reap_unlock(ctx);
   ctx_put_on(cpu, slot);
-  let side = false;
-  for (let i: u32 = 0; i < n; i++) {
-    const r = base + <usize>i * REAP_REC_SIZE;
-    const e = out + <usize>i * IO_EVENT_SIZE;
-    store<u64>(e, load<u64>(r));
-    store<u64>(e, load<u64>(r, 8), 8);
-    store<u64>(e, load<u64>(r, 16), 16);
-    store<u64>(e, load<u64>(r, 24), 24);
-    const c = load<u32>(r, REAP_COOKIE);
-    side = side || load<u32>(r, REAP_BOUNCE) != 0 || (c != COOKIE_NONE && c >>> COOKIE_CPU_SHIFT == cpu);
-  }
-  return side ? <i32>(n | BIN_REAP_SIDE) : <i32>n;
+  return <i32>r;
 }
 
 /**

@@ -64,7 +64,7 @@ import {
   KIOCB_CANCELLED, KIOCB_CANCELLABLE, KIOCB_GEN_MASK, KEY_ID_BITS, PAGE_SIZE,
   CX_NR, CX_ID_BASE, KPAGE_OFF, CX_STATE_GEN, CX_DYING_WAKE, CX_CTX_LOCK, CX_LIST_HEAD,
   CX_LIST_TAIL, CTX_DYING, H_FLAGS, FLAG_LOOKUP_LIST, FLAG_MARK_ONLY, BIO_SIZE, SEG_SIZE, H_ST_LATE_CB,
-  KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, SCRATCH_OFF, SCRATCH_SHIFT,
+  KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, CPU_SPARE_TAG, TAG_EMPTY, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
   FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
@@ -386,7 +386,8 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
     if (seen == old) break;
     old = seen;
   }
-  const ctx = ctx_addr(load<u32>(req, KI_CTX));
+  const slot = load<u32>(req, KI_CTX);
+  const ctx = ctx_addr(slot);
   if (lookup_is_list()) list_del(ctx, req);
 
   // 2. Release what the request holds.
@@ -420,15 +421,22 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
 
   // 4. The id goes back before the event is visible, so a reaper that sees the
   //    event and submits again finds both its ring slot and an id free. The
-  //    kiocb may be reused from here on: nothing below reads it.
-  tag_free(ctx, cpu, id);
+  //    kiocb may be reused from here on: nothing below reads it. Inside
+  //    io_submit to this request's context on this cpu, the batch's next
+  //    request takes it (CPU_SPARE_TAG) and io_submit's end frees what is
+  //    left, before it publishes.
+  const ca = cpu_addr(cpu);
+  const staging = load<u32>(ca, CPU_DEFER) == slot + 1;
+  if (staging && load<u32>(ca, CPU_SPARE_TAG) == TAG_EMPTY) store<u32>(ca, id, CPU_SPARE_TAG);
+  else tag_free(ctx, cpu, id);
 
   // 5. Publish. The slot was reserved at submit; the bounce block moves to the
-  //    slot. Inside io_submit on this cpu the event is staged instead, and
-  //    io_submit publishes the batch's events together (it holds a context
-  //    reference until then, so io_destroy cannot free the ring under them).
-  const ca = cpu_addr(cpu);
-  if (load<u32>(ca, CPU_DEFER) != 0) {
+  //    slot. Inside io_submit to this request's context on this cpu the event
+  //    is staged instead, and io_submit publishes the batch's events together
+  //    (it holds a context reference until then, so io_destroy cannot free the
+  //    ring under them). A request of another context (an eventfd poll the
+  //    batch's write woke) is published now, into its own ring.
+  if (staging) {
     const n = load<u32>(ca, CPU_STAGED);
     const rec = SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
     store<u64>(rec, data, EV_DATA);

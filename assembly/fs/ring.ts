@@ -41,7 +41,7 @@ import {
   AIO_RING_MAGIC, AIO_RING_COMPAT_FEATURES, AIO_RING_INCOMPAT_FEATURES,
   PC_REQS, H_NCPUS, REAP_REC_SIZE, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE, SIDE_SIZE,
   SIDE_BOUNCE, SIDE_COOKIE, STAGE_REC_SIZE, COOKIE_NONE, COOKIE_BITS, COOKIE_INDEX_MASK, COOKIE_CPU_SHIFT,
-  COOKIE_SPACE, H_ORPHANS, CPU_OFF, CPU_SIZE, CPU_EPOCH, CPU_ORPHANS,
+  COOKIE_SPACE, H_ORPHANS, CPU_OFF, CPU_SIZE, CPU_EPOCH, CPU_ORPHANS, BIN_REAP_SIDE,
 } from '../include/layout';
 import { pcpu_of } from '../lib/tags';
 import { kfree } from '../lib/heap';
@@ -156,9 +156,28 @@ export function get_reqs(ctx: usize, cpu: u32): bool {
   return false;
 }
 
-/** Give back a slot that was reserved but not used (a submit that failed later). */
-export function put_reqs(ctx: usize, cpu: u32): void {
-  atomic.add<u32>(pcpu_of(ctx, cpu) + PC_REQS, 1);
+/**
+ * Reserve up to `want` slots at once from `cpu`'s own cache (an io_submit
+ * batch takes its slots in one move, not one cmpxchg per request). Returns how
+ * many (0: the cache is empty; get_reqs then refills or steals). Only the
+ * cache: a batch never hoards slots another cpu could have found elsewhere.
+ */
+export function reqs_reserve(ctx: usize, cpu: u32, want: u32): u32 {
+  const pc = pcpu_of(ctx, cpu) + PC_REQS;
+  let v = atomic.load<u32>(pc);
+  while (v > 0 && want > 0) {
+    const take = v < want ? v : want;
+    // Owner takes from its cache; pairs with thieves' xchg in get_reqs' steal.
+    const seen = atomic.cmpxchg<u32>(pc, v, v - take);
+    if (seen == v) return take;
+    v = seen;
+  }
+  return 0;
+}
+
+/** Give back n slots that were reserved but not used (a submit that failed later, a batch's leftovers). */
+export function put_reqs(ctx: usize, cpu: u32, n: u32 = 1): void {
+  atomic.add<u32>(pcpu_of(ctx, cpu) + PC_REQS, n); // pairs with the owner's cmpxchg and thieves' xchg
 }
 
 /** Give every slot cached by `cpu` back to the global count (detach). */
@@ -317,6 +336,72 @@ export function ring_reap(ctx: usize, out: usize, max: u32, cpu: u32): u32 {
   // Release the slots: pairs with refill's load of head and with producers reusing them.
   if (n != 0) atomic.store<u32>(ring + RING_HEAD, head);
   return n;
+}
+
+/**
+ * ring_reap for binary io_events: copy up to `max` events at head straight
+ * into `out` (IO_EVENT_SIZE each, user memory the caller checked), taking
+ * their slots' side entries as ring_reap does, and move head past them. An
+ * event with a side entry the host must settle (a bounce block, or a cookie of
+ * this cpu's) also gets its REAP record at `recs`, from the ring's words (not
+ * from `out`, which user code may be rewriting); once there is one, every
+ * record before it says "nothing" (no bounce, COOKIE_NONE), so the host can
+ * decode all n. Returns the count, with BIN_REAP_SIDE if there was one.
+ * Caller holds the reap lock.
+ */
+export function ring_reap_bin(ctx: usize, out: usize, recs: usize, max: u32, cpu: u32): u32 {
+  const ring = ring_of(ctx);
+  const nr = load<u32>(ctx, CX_RING_NR);
+  // Clamp: user space can write head (fs/aio.c does the same).
+  let head = atomic.load<u32>(ring + RING_HEAD) % nr;
+  // Pairs with ring_advance's atomic store of tail: events before it are written.
+  const tail = atomic.load<u32>(ring + RING_TAIL) % nr;
+  let n: u32 = 0;
+  let side = false;
+  while (head != tail && n < max) {
+    const ev = event_at(ring, head);
+    const e = out + <usize>n * IO_EVENT_SIZE;
+    const data = load<u64>(ev, EV_DATA);
+    const obj = load<u64>(ev, EV_OBJ);
+    const res = load<u64>(ev, EV_RES);
+    const res2 = load<u64>(ev, EV_RES2);
+    store<u64>(e, data, EV_DATA);
+    store<u64>(e, obj, EV_OBJ);
+    store<u64>(e, res, EV_RES);
+    store<u64>(e, res2, EV_RES2);
+    const sd = side_of(ctx, head);
+    const b = atomic.load<u64>(sd + SIDE_BOUNCE) != 0 ? atomic.xchg<u64>(sd + SIDE_BOUNCE, 0) : 0; // pairs with publish_at's xchg
+    // Pairs with publish_at's xchg. Another cpu's cookie goes back to its owner as an orphan.
+    const c = atomic.load<u32>(sd + SIDE_COOKIE) != COOKIE_NONE ? atomic.xchg<u32>(sd + SIDE_COOKIE, COOKIE_NONE) : COOKIE_NONE;
+    if (c != COOKIE_NONE && c >>> COOKIE_CPU_SHIFT != cpu) cookie_orphan(c);
+    if (<u32>b != 0 || (c != COOKIE_NONE && c >>> COOKIE_CPU_SHIFT == cpu)) {
+      if (!side) {
+        for (let i: u32 = 0; i < n; i++) {
+          const r0 = recs + <usize>i * REAP_REC_SIZE;
+          store<u32>(r0, 0, REAP_BOUNCE);
+          store<u32>(r0, COOKIE_NONE, REAP_COOKIE);
+        }
+        side = true;
+      }
+      const rec = recs + <usize>n * REAP_REC_SIZE;
+      store<u64>(rec, data, EV_DATA);
+      store<u64>(rec, obj, EV_OBJ);
+      store<u64>(rec, res, EV_RES);
+      store<u64>(rec, res2, EV_RES2);
+      store<u32>(rec, <u32>b, REAP_BOUNCE);
+      store<u32>(rec, <u32>(b >> 32), REAP_BOUNCE_SIZE);
+      store<u32>(rec, c, REAP_COOKIE);
+    } else if (side) {
+      const rec = recs + <usize>n * REAP_REC_SIZE;
+      store<u32>(rec, 0, REAP_BOUNCE);
+      store<u32>(rec, COOKIE_NONE, REAP_COOKIE);
+    }
+    head = head + 1 == nr ? 0 : head + 1;
+    n++;
+  }
+  // Release the slots: pairs with refill's load of head and with producers reusing them.
+  if (n != 0) atomic.store<u32>(ring + RING_HEAD, head);
+  return side ? n | BIN_REAP_SIDE : n;
 }
 
 export function reap_unlock(ctx: usize): void {

@@ -269,8 +269,11 @@ export const FLAG_FI_STEAL_RACE: u32 = 128;
 export const CPU_OFF: u32 = HDR_OFF + HDR_SIZE;
 export const CPU_SIZE: u32 = 64;
 export const CPU_OWNER: u32 = 0; // W: cpu_online / cpu_offline / cpu_reclaim. A: 64-bit cmpxchg / atomic store of 0
-export const CPU_DEFER: u32 = 12; // 1 while io_submit runs on this cpu: inline completions are
-//                                  staged (SCRATCH_STAGE) and io_submit publishes them together.
+export const CPU_DEFER: u32 = 12; // the batch's context slot + 1 while io_submit runs on this cpu
+//                                  (0 otherwise): inline completions of that context's requests are
+//                                  staged (SCRATCH_STAGE) and io_submit publishes them together (a
+//                                  request of another context that completes inline, an eventfd
+//                                  poll woken by the batch's write, is published at once).
 //                                  W/R: the owning thread; cpu_reclaim once the owner is gone. A: plain
 export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A: plain
 // Requests the running io_submit has submitted so far. Its cpu's in-flight
@@ -278,6 +281,15 @@ export const CPU_STAGED: u32 = 16; // events staged so far. W/R: as CPU_DEFER. A
 // inline completions are not counted in and out one by one); cpu_reclaim adds
 // the same for a thread gone mid-batch. W/R: as CPU_DEFER. A: plain
 export const CPU_SUBMITTED: u32 = 28;
+// Ring slots the running io_submit took for the rest of its batch in one move
+// (reqs_reserve) and has not used yet; its end gives back what is left (a
+// request that fails after taking one gives it back here). W/R: as CPU_DEFER. A: plain
+export const CPU_HELD_REQS: u32 = 32;
+// An id freed by an inline completion during io_submit, kept for the batch's
+// next request instead of a round trip through the tag cache (TAG_EMPTY: none).
+// Its ki_cancel word is already FREE under the next generation; io_submit's end
+// frees it before it publishes the batch's events. W/R: as CPU_DEFER. A: plain
+export const CPU_SPARE_TAG: u32 = 36;
 // The plug (Linux's blk_start_plug / blk_finish_plug around io_submit's loop):
 // while CPU_DEFER is set, blk_submit records here (bit = device index, u64:
 // MAX_DEVS is 64) the devices whose doorbell it owes instead of ringing it per
@@ -285,7 +297,7 @@ export const CPU_SUBMITTED: u32 = 28;
 // mid-batch) rings each once; so does the bio that fills the plug (as Linux
 // flushes a plug at BLK_MAX_REQUEST_COUNT requests, so that a long batch keeps
 // the device busy while it is still being submitted). W/R: as CPU_DEFER. A: plain
-export const CPU_PLUG: u32 = 32;
+export const CPU_PLUG: u32 = 40;
 export const CPU_PLUG_COUNT: u32 = 8; // bios in the plug. W/R: as CPU_PLUG. A: plain
 export const BLK_MAX_REQUEST_COUNT: u32 = 32;
 // Claim epoch: bumped by every cpu_online that claims this id, so cookies of a

@@ -15,12 +15,12 @@
 import {
   CPU_OFF, CPU_SIZE, CPU_OWNER, CPU_DEFER, CPU_STAGED, CPU_ONLINE, CPU_RECLAIMING, CPU_KIND_SHIFT,
   H_NCPUS, MAX_CTX, CX_STATE_GEN, SCRATCH_OFF, SCRATCH_SHIFT, SCRATCH_STAGE, CPU_EPOCH, CPU_ORPHANS,
-  H_ORPHANS, COOKIE_SPACE, CPU_SUBMITTED, PC_INFLIGHT,
+  H_ORPHANS, COOKIE_SPACE, CPU_SUBMITTED, PC_INFLIGHT, CPU_SPARE_TAG, CPU_HELD_REQS, TAG_EMPTY,
 } from '../include/layout';
 import { hi32, lo32, pack } from '../include/barrier';
 import { ctx_addr, ctx_get_on, ctx_put_on, ctx_refs_of, ctx_refs_drop } from '../fs/ctxtab';
-import { tags_drain_cpu, pcpu_of } from '../lib/tags';
-import { reqs_drain_cpu, ring_publish_staged } from '../fs/ring';
+import { tags_drain_cpu, tag_free, pcpu_of } from '../lib/tags';
+import { reqs_drain_cpu, put_reqs, ring_publish_staged } from '../fs/ring';
 import { eventfd_notify_staged } from '../fs/eventfd';
 import { blk_finish_plug } from '../block/blk';
 
@@ -110,9 +110,16 @@ function cpu_undo_syscall(cpu: u32): void {
   const ca = cpu_addr(cpu);
   const staged = load<u32>(ca, CPU_STAGED);
   const submitted = load<u32>(ca, CPU_SUBMITTED);
-  if (load<u32>(ca, CPU_DEFER) != 0 && (staged != 0 || submitted != 0)) {
+  const spare = load<u32>(ca, CPU_SPARE_TAG);
+  const held = load<u32>(ca, CPU_HELD_REQS);
+  if (load<u32>(ca, CPU_DEFER) != 0 && (staged != 0 || submitted != 0 || spare != TAG_EMPTY || held != 0)) {
     for (let s: u32 = 0; s < MAX_CTX; s++) {
       if (ctx_refs_of(cpu, s) == 0) continue;
+      // The batch's spare id and unused ring slots, before its events are
+      // visible, as io_submit's end would have given them back (the drain
+      // below moves them on to the context's global pools).
+      if (spare != TAG_EMPTY) tag_free(ctx_addr(s), cpu, spare);
+      if (held != 0) put_reqs(ctx_addr(s), cpu, held);
       // The batch's in-flight count, as io_submit's end would have added it (CPU_SUBMITTED).
       const delta = <i32>submitted - <i32>staged;
       if (delta != 0) atomic.add<i32>(pcpu_of(ctx_addr(s), cpu) + PC_INFLIGHT, delta);
@@ -126,6 +133,8 @@ function cpu_undo_syscall(cpu: u32): void {
   store<u32>(ca, 0, CPU_DEFER);
   store<u32>(ca, 0, CPU_STAGED);
   store<u32>(ca, 0, CPU_SUBMITTED);
+  store<u32>(ca, TAG_EMPTY, CPU_SPARE_TAG);
+  store<u32>(ca, 0, CPU_HELD_REQS);
   blk_finish_plug(cpu); // bios it queued wait for a doorbell it did not ring
   ctx_refs_drop(cpu);
 }

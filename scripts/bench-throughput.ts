@@ -6,6 +6,10 @@
  * Variants, side by side in one run:
  *  - kaio binary: io_submit of binary iocbs (k.iocbArray, NOOPs) + io_getevents
  *                 into binary io_events (k.ioEventArray): no JS object per request;
+ *                 a NOOP takes submit_noop's short path (no kiocb fields, no dispatch);
+ *  - kaio binary read: the same with 4 KiB PREAD records into k.buffer() memory:
+ *                 the full request path (kiocb, segments, dispatch to the null
+ *                 device, aio_complete), what a real binary request costs;
  *  - kaio tags:   io_submit(batch) + io_getevents(batch), lookup 'tags';
  *  - kaio list:   the same under the 'list' baseline (ctx_lock taken at submit
  *                 and completion);
@@ -62,13 +66,18 @@ async function syscallLevel(lookup: 'tags' | 'list', batch: number): Promise<num
   }
 }
 
-async function binaryLevel(batch: number): Promise<number> {
+async function binaryLevel(batch: number, op: 'noop' | 'read' = 'noop'): Promise<number> {
   const k = await Kernel.boot();
   try {
     const fd = k.open(k.nulldev('null'), 'rw');
     const ctx = k.io_setup(256);
     const iocbs = k.iocbArray(batch);
-    for (let i = 0; i < batch; i++) iocbs.set(i, { aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: i });
+    const buf = k.buffer(SIZE * 64);
+    for (let i = 0; i < batch; i++) {
+      iocbs.set(i, op === 'noop'
+        ? { aio_lio_opcode: IOCB_CMD.NOOP, aio_fildes: fd, aio_data: i }
+        : { aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: buf.subarray(i * SIZE, (i + 1) * SIZE), aio_nbytes: SIZE, aio_offset: 0, aio_data: i });
+    }
     const evs = k.ioEventArray(batch);
     const iterations = Math.ceil(N / batch);
     const round = (): number => {
@@ -204,6 +213,7 @@ const load0 = os.loadavg();
 const rows: Result['rows'] = [];
 for (const batch of batches) {
   rows.push({ variant: 'kaio binary', batch, nsPerRequest: Number((await binaryLevel(batch)).toFixed(1)) });
+  rows.push({ variant: 'kaio binary read', batch, nsPerRequest: Number((await binaryLevel(batch, 'read')).toFixed(1)) });
   rows.push({ variant: 'kaio tags', batch, nsPerRequest: Number((await syscallLevel('tags', batch)).toFixed(1)) });
   rows.push({ variant: 'kaio list', batch, nsPerRequest: Number((await syscallLevel('list', batch)).toFixed(1)) });
   rows.push({ variant: 'kaio promise', batch, nsPerRequest: Number((await promiseLevel(batch)).toFixed(1)) });
@@ -226,6 +236,7 @@ for (const b of batches) {
   ratios[`tags/binary at batch ${b}`] = r2(get('kaio tags', b) / get('kaio binary', b));
   if (nat.bin) {
     ratios[`kaio binary/io_uring NOP at batch ${b}`] = r2(get('kaio binary', b) / get('io_uring NOP', b));
+    ratios[`kaio binary read/io_uring NOP at batch ${b}`] = r2(get('kaio binary read', b) / get('io_uring NOP', b));
     ratios[`kaio tags/io_uring NOP at batch ${b}`] = r2(get('kaio tags', b) / get('io_uring NOP', b));
     ratios[`kaio binary/Linux AIO at batch ${b}`] = r2(get('kaio binary', b) / get('Linux AIO', b));
     ratios[`kaio tags/Linux AIO at batch ${b}`] = r2(get('kaio tags', b) / get('Linux AIO', b));
@@ -238,7 +249,7 @@ const goals = [
   ...(nat.bin ? [{ goal: 'kaio binary / io_uring NOP at batch 64 < 1 (same run)', value: ratios['kaio binary/io_uring NOP at batch 64'], met: ratios['kaio binary/io_uring NOP at batch 64'] < 1 }] : []),
 ];
 
-const cols = ['kaio binary', 'kaio tags', 'kaio list', 'kaio promise', 'fs.promises', 'plain TS', ...(nat.bin ? ['io_uring NOP', 'Linux AIO'] : [])];
+const cols = ['kaio binary', 'kaio binary read', 'kaio tags', 'kaio list', 'kaio promise', 'fs.promises', 'plain TS', ...(nat.bin ? ['io_uring NOP', 'Linux AIO'] : [])];
 table('submit + complete + reap on a null device, ns per request (best of rounds)', ['batch', ...cols, ...(nat.bin ? ['binary/uring', 'tags/uring', 'binary/aio'] : []), 'plain/kaio'],
   batches.map((b) => [b, ...cols.map((c) => get(c, b)), ...(nat.bin ? [`${fmt(get('kaio binary', b) / get('io_uring NOP', b), 2)}x`, `${fmt(get('kaio tags', b) / get('io_uring NOP', b), 2)}x`, `${fmt(get('kaio binary', b) / get('Linux AIO', b), 2)}x`] : []), `${fmt(get('plain TS', b) / get('kaio tags', b), 2)}x`]));
 console.log(`load average (1 min) before / after: ${load0[0].toFixed(2)} / ${load1[0].toFixed(2)} on ${os.cpus().length} cores`);
@@ -253,6 +264,7 @@ await save(opts, {
     requests: N, rounds, batches, sizeBytes: SIZE, device: 'null device (completes inline, no data moved)', unit: 'ns per request',
     fsPromises: 'node:fs/promises FileHandle.read(buf, 0, sizeBytes, 0) on /dev/null, batch reads in flight',
     binary: 'IOCB_CMD_NOOP records in k.iocbArray, events into k.ioEventArray',
+    binaryRead: '4 KiB IOCB_CMD_PREAD records into k.buffer() memory, same arrays',
     native: nat.bin ? 'scripts/native/nop-anchors.c (cc -O2): io_uring NOP via raw syscalls; Linux AIO 64-byte page-cached PREADs' : `skipped: ${nat.why}`,
     loadAverage1m: { before: Number(load0[0].toFixed(2)), after: Number(load1[0].toFixed(2)) },
   },

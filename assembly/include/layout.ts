@@ -128,6 +128,13 @@ export const H_ST_LATE_CB: u32 = 344; //   cancel callbacks set_cancel_fn ran at
 // a view over kernel memory only inside one live user block (user_range_ok).
 export const H_ULIVE: u32 = 352; //   address of the live-granule bitmap (mem_bytes / 512 bytes). W: kernel_init. A: plain
 export const H_USTART: u32 = 356; //  address of the block-start bitmap (same size). W: kernel_init. A: plain
+// The user pages' table (user_block_of in O(1)): one u32 per page of memory, 0
+// for a page that is not a user page; for a page carved into blocks of one
+// class below a page, (class << 1) | 1; for a page of a block of a page or
+// more, its first granule << 1. A page's blocks never change (user pages go
+// back to their own class's free list, never to the bump allocator), so an
+// entry is written once, by kmalloc_user, before the first live bit of the page.
+export const H_UPAGES: u32 = 396; //  address of the table. W: kernel_init. A: plain
 // Orphaned cookies: per cpu, a bitmap of COOKIE_SPACE bits. A thread's handle for
 // its iocb object (the cookie) travels with the event; when the event is consumed
 // by anyone but the submitting thread (another thread's io_getevents, a user-space

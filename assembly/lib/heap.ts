@@ -15,7 +15,7 @@
  * popped and pushed again in between fail its cmpxchg.
  */
 import {
-  H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE, H_UFREELISTS, H_ULIVE, H_USTART,
+  H_FREELISTS, H_HEAP_TOP, H_HEAP_END, KMALLOC_MIN_SHIFT, KMALLOC_MAX_SHIFT, PAGE_SIZE, PAGE_SHIFT, H_UFREELISTS, H_ULIVE, H_USTART, H_UPAGES,
   ULIVE_SHIFT, H_UPIN, UPIN_LEAF_SHIFT, UPIN_PER_LEAF, UPIN_CHUNK_SHIFT, UPIN_PENDING, UPIN_CLASS_SHIFT,
   UPIN_COUNT_MASK,
 } from '../include/layout';
@@ -144,12 +144,18 @@ export function kmalloc_user(size: u32): usize {
   const bsize: u32 = 1 << cls;
   let blk = stack_pop(ulist_head(cls));
   if (blk == 0) {
+    const upages = <usize>load<u32>(H_UPAGES);
     if (bsize >= PAGE_SIZE) {
       blk = bump(bsize, PAGE_SIZE);
+      // Pairs with user_block_of's load, after its loads of the live bits set below.
+      if (blk != 0) for (let o: u32 = 0; o < bsize; o += PAGE_SIZE) atomic.store<u32>(upages + (((blk + o) >> PAGE_SHIFT) << 2), <u32>(blk >> ULIVE_SHIFT) << 1);
     } else {
       // A fresh page for this class alone: keep its first block, free the rest.
       blk = bump(PAGE_SIZE, PAGE_SIZE);
-      if (blk != 0) for (let o: u32 = bsize; o < PAGE_SIZE; o += bsize) stack_push(ulist_head(cls), blk + o);
+      if (blk != 0) {
+        atomic.store<u32>(upages + ((blk >> PAGE_SHIFT) << 2), (cls << 1) | 1); // pairs as above
+        for (let o: u32 = bsize; o < PAGE_SIZE; o += bsize) stack_push(ulist_head(cls), blk + o);
+      }
     }
     if (blk == 0) return 0;
   }
@@ -227,28 +233,20 @@ function upin_settle(w: usize, g: u32, v: u32): void {
 
 /**
  * The first granule of the live user block holding [addr, addr + len)
- * (len > 0), or 0xffffffff if no one live block holds it. Scans the start
- * bitmap back from addr, a word (2 KiB) at a time, checking liveness on the way.
+ * (len > 0), or 0xffffffff if no one live block holds it. O(1) but for
+ * user_range_ok's O(len / 2 KiB): the range's granules are live and no block
+ * starts inside it after its first granule, so they lie in the live block
+ * that holds the first one; which block that is, the user pages' table says
+ * (H_UPAGES): a page's blocks never move.
  */
 export function user_block_of(addr: usize, len: u32): u32 {
   if (len == 0 || !user_range_ok(addr, len)) return 0xffffffff;
-  const live = <usize>load<u32>(H_ULIVE);
-  const start = <usize>load<u32>(H_USTART);
-  let g = <u32>(addr >> ULIVE_SHIFT);
-  while (true) {
-    const w = g >> 5;
-    const at = <usize>w << 2;
-    const sw = atomic.load<u32>(start + at) & bits(0, g & 31); // pairs with bits_update
-    const lw = atomic.load<u32>(live + at);
-    if (sw != 0) {
-      const s = 31 - clz<u32>(sw);
-      const need = bits(<u32>s, g & 31);
-      return (lw & need) == need ? (w << 5) + <u32>s : 0xffffffff;
-    }
-    const need = bits(0, g & 31);
-    if ((lw & need) != need || w == 0) return 0xffffffff;
-    g = (w << 5) - 1;
-  }
+  // After user_range_ok's loads of the live bits: pairs with kmalloc_user's
+  // store of the entry, made before the page's first live bit was set.
+  const e = atomic.load<u32>(<usize>load<u32>(H_UPAGES) + ((addr >> PAGE_SHIFT) << 2));
+  if (e == 0) return 0xffffffff; // not a user page (cannot be: its granules are live)
+  if ((e & 1) == 0) return e >> 1;
+  return <u32>((addr & ~((<usize>1 << ((e >> 1) & 31)) - 1)) >> ULIVE_SHIFT);
 }
 
 /**
@@ -295,14 +293,18 @@ export function user_range_ok(addr: usize, len: u32): bool {
   const start = <usize>load<u32>(H_USTART);
   const g0 = <u32>(addr >> ULIVE_SHIFT);
   const g1 = <u32>((end - 1) >> ULIVE_SHIFT);
-  for (let g = g0; g <= g1; g++) {
+  // A bitmap word (32 granules, 2 KiB) at a time: every granule of the range
+  // live, no start bit on granules g0+1 .. g1.
+  const w0 = g0 >> 5;
+  const w1 = g1 >> 5;
+  for (let w = w0; w <= w1; w++) {
+    const lo: u32 = w == w0 ? g0 & 31 : 0;
+    const hi: u32 = w == w1 ? g1 & 31 : 31;
+    const need = bits(lo, hi);
     // Pairs with bits_update's atomic or/and.
-    const lw = atomic.load<u32>(live + (<usize>(g >> 5) << 2));
-    if (((lw >> (g & 31)) & 1) == 0) return false;
-    if (g != g0) {
-      const sw = atomic.load<u32>(start + (<usize>(g >> 5) << 2));
-      if (((sw >> (g & 31)) & 1) != 0) return false;
-    }
+    if ((atomic.load<u32>(live + (<usize>w << 2)) & need) != need) return false;
+    const after = w == w0 ? (lo == hi ? 0 : bits(lo + 1, hi)) : need;
+    if (after != 0 && (atomic.load<u32>(start + (<usize>w << 2)) & after) != 0) return false;
   }
   return true;
 }
@@ -315,6 +317,9 @@ export function user_heap_init(mem_bytes: u32): bool {
   const bytes = <u32>(((<u64>mem_bytes >> ULIVE_SHIFT) + 7) >> 3);
   const live = kmalloc_pages(bytes);
   const start = kmalloc_pages(bytes);
+  const upages = kmalloc_pages(<u32>(((<u64>mem_bytes >> PAGE_SHIFT) + 1) << 2));
+  if (upages == 0) return false;
+  store<u32>(H_UPAGES, <u32>upages);
   const pins = kmalloc_pages(<u32>(((<u64>mem_bytes >> UPIN_CHUNK_SHIFT) + 1) << 2));
   if (live == 0 || start == 0 || pins == 0) return false;
   store<u32>(H_UPIN, <u32>pins);

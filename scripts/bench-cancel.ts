@@ -142,13 +142,18 @@ for (const r of sw) {
   }
 }
 const flat = (what: string, f: (r: DepthRow) => number) => ({ goal: `${what} flat: ${hi.depth} queued within 1.5x of ${lo.depth}`, value: f(hi) / f(lo), met: f(hi) / f(lo) <= 1.5 });
+// S6's goal is about the work a cancel does (no walk of the queue), which only
+// the cold measure compares at equal cache state; the warm ones also measure
+// how much of the submit burst's footprint (256 requests: none; 64K: ~30 MiB)
+// the caches still hold, and spread adds the misses of touching scattered memory.
 const goals = [
   { goal: 'io_cancel (first, tags) <= 200 ns', value: tags.first, met: tags.first <= 200 },
-  flat('first cancel (256 adjacent)', (r) => r.adjacent.first),
-  flat('first cancel (256 adjacent, caches flushed at every depth)', (r) => r.cold.first),
-  flat('cancel-to-events (256 adjacent)', (r) => r.adjacent.toEventsUs),
-  flat('first cancel (256 spread)', (r) => r.spread.first),
-  flat('cancel-to-events (256 spread)', (r) => r.spread.toEventsUs),
+  flat('first cancel (256 adjacent, caches equally cold at every depth)', (r) => r.cold.first),
+  flat('cancel-to-events (256 adjacent, caches equally cold at every depth)', (r) => r.cold.toEventsUs),
+  flat('first cancel (256 adjacent, right after the submit burst)', (r) => r.adjacent.first),
+  flat('cancel-to-events (256 adjacent, right after the submit burst)', (r) => r.adjacent.toEventsUs),
+  flat('first cancel (256 spread over the queue)', (r) => r.spread.first),
+  flat('cancel-to-events (256 spread over the queue)', (r) => r.spread.toEventsUs),
 ];
 table(`256 cancels against queue depth (device paused, effective, tags), median of ${ROUNDS} rounds`,
   ['depth', 'adjacent: first ns', 'per cancel ns', 'to 256 events us', 'spread: first ns', 'per cancel ns', 'to 256 events us', 'cold: first ns', 'to 256 events us'],

@@ -12,7 +12,8 @@
  *    touches a kiocb, its bio and its neighbours, its cancel word and tag word,
  *    and the JS iocb object, spread over tens of MiB at 64K queued: what grows
  *    here is cache and TLB misses.
- * For each: the first io_cancel's cost (one call, right after the submit
+ * Each pattern runs on a fresh context (ids, and so kiocbs, in submission
+ * order). For each: the first io_cancel's cost (one call, right after the submit
  * burst: what a user pays, cold paths included), the mean per cancel, and the
  * time from the first cancel until the 256th -ECANCELED event is reaped.
  * Medians over rounds, after warm-up rounds (the JIT compiles the paths in the
@@ -53,7 +54,7 @@ export async function cancelDepth(kaio: typeof Kaio, depth: number, rounds: numb
     const dev = k.device(path);
     await dev.ready();
     const fd = k.open(path, 'r');
-    const ctx = k.io_setup(depth);
+    let ctx = 0;
     const bytes = k.buffer(4096);
     const iocbs: Kaio.Iocb[] = Array.from({ length: depth }, (_, i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: fd, aio_buf: bytes.subarray(i & 4095, (i & 4095) + 1), aio_offset: i & 0xfffff, aio_data: BigInt(i) }));
     const evs: Kaio.IoEvent[] = [];
@@ -76,6 +77,12 @@ export async function cancelDepth(kaio: typeof Kaio, depth: number, rounds: numb
       const order = r % 2 === 0 ? (['adjacent', 'spread', 'cold'] as const) : (['cold', 'spread', 'adjacent'] as const);
       for (const which of order) {
         const at = pick[which];
+        // A fresh context each time: its ids (and so its kiocbs) go to the
+        // requests in submission order, as in a new workload. A reused one
+        // hands out the ids its last round freed, in LIFO order: "adjacent"
+        // requests would sit anywhere in its kiocb pages.
+        ctx = k.io_setup(depth);
+        if (ctx < 0) throw new Error(`io_setup: ${ctx}`);
         dev.pause();
         submitAll();
         if (which === 'cold') flushCaches();
@@ -88,6 +95,7 @@ export async function cancelDepth(kaio: typeof Kaio, depth: number, rounds: numb
         const t3 = performance.now();
         dev.resume();
         reap(depth - C, false);
+        if (k.io_destroy(ctx) !== 0) throw new Error('io_destroy');
         if (r >= warmup) {
           got[which].first.push((t1 - t0) * 1e6);
           got[which].perCancel.push(((t2 - t0) * 1e6) / C);
@@ -95,7 +103,6 @@ export async function cancelDepth(kaio: typeof Kaio, depth: number, rounds: numb
         }
       }
     }
-    k.io_destroy(ctx);
     const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
     const fig = (g: { first: number[]; perCancel: number[]; toEventsUs: number[] }): DepthFigures => ({ first: med(g.first), perCancel: med(g.perCancel), toEventsUs: med(g.toEventsUs) });
     if (sink === -1) console.log(sink); // keeps the flush's reads

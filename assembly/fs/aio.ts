@@ -27,7 +27,6 @@ import {
   CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
   FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD,
-  STAGE_REC_SIZE, STAGE_RESFD, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE, REAP_COOKIE,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP, EINPROGRESS } from '../include/errno';
 import { hi32, lo32, pack, mutex_lock_contended } from '../include/barrier';
@@ -37,7 +36,7 @@ import { tag_alloc, tag_free } from '../lib/tags';
 import { get_reqs, put_reqs, reqs_reserve, reap_trylock, reap_unlock, ring_reap, ring_publish_staged, cookies_take } from './ring';
 import {
   kiocb_get, kiocb_lookup, cw_lookup, ki_cw, kiocb_publish, kiocb_cancel, aio_complete, lookup_is_list, list_add,
-  list_cancel, fi_tag_free_reuse, next_gen, kiocb_key,
+  list_cancel, fi_tag_free_reuse, next_gen, kiocb_key, stage_event,
 } from './kiocb';
 import { fget, fput, file_peek, file_type, file_mode, file_obj, file_addr } from './file';
 import { pcpu_of } from '../lib/tags';
@@ -385,17 +384,7 @@ export function submit_noop(cpu: u32, ctx: usize, fd: i32, data: u64, left: u32)
   const cpua = CPU_OFF + <usize>cpu * CPU_SIZE;
   // The id for the batch's next request (it has none: id_take emptied it).
   store<u32>(cpua, id, CPU_SPARE_TAG);
-  const n = load<u32>(cpua, CPU_STAGED);
-  const rec = scratch(cpu) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
-  store<u64>(rec, data, EV_DATA);
-  store<u64>(rec, key, EV_OBJ);
-  store<i64>(rec, 0, EV_RES);
-  store<i64>(rec, 0, EV_RES2);
-  store<u32>(rec, 0, REAP_BOUNCE);
-  store<u32>(rec, 0, REAP_BOUNCE_SIZE);
-  store<u32>(rec, COOKIE_NONE, REAP_COOKIE);
-  store<u32>(rec, 0, STAGE_RESFD);
-  store<u32>(cpua, n + 1, CPU_STAGED);
+  stage_event(cpu, data, key, 0, 0, 0, 0, COOKIE_NONE, 0);
   store<u32>(cpua, load<u32>(cpua, CPU_SUBMITTED) + 1, CPU_SUBMITTED);
   return <i64>key;
 }

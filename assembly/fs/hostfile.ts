@@ -205,6 +205,7 @@ export function pool_fetch(cpu: u32, slot: u32): usize {
     }
     store<u32>(req, WQ_RUNNING, KI_WQ_WHICH);
     store<u32>(H_POOL_RUNNING, load<u32>(H_POOL_RUNNING) + 1);
+    // Pairs with pool_slot's atomic load (the host reads the slot without the lock).
     atomic.store<u32>(slot_addr(slot), <u32>req);
     spin_unlock(H_POOL_LOCK);
     return req;
@@ -228,7 +229,7 @@ export function pool_done(cpu: u32, slot: u32, res: i64, interrupted: bool): voi
   if (req != 0) {
     store<u32>(req, WQ_NONE, KI_WQ_WHICH);
     store<u32>(H_POOL_RUNNING, load<u32>(H_POOL_RUNNING) - 1);
-    atomic.store<u32>(slot_addr(slot), 0);
+    atomic.store<u32>(slot_addr(slot), 0); // pairs with pool_slot's atomic load, as above
   }
   spin_unlock(H_POOL_LOCK);
   if (req == 0) return;

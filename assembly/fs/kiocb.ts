@@ -362,6 +362,26 @@ export function list_cancel(ctx: usize, gid: u32, gen: u32): i32 {
 // --- completion ---------------------------------------------------------------
 
 /**
+ * Stage an event in the cpu's scratch (CPU_DEFER: inside io_submit to the
+ * event's context); io_submit's end publishes the staged events together and
+ * then signals `resfd` (0: no eventfd). The owning thread only: plain stores.
+ */
+@inline export function stage_event(cpu: u32, data: u64, key: u64, res: i64, res2: i64, bounce: u32, bounce_size: u32, cookie: u32, resfd: u32): void {
+  const ca = cpu_addr(cpu);
+  const n = load<u32>(ca, CPU_STAGED);
+  const rec = SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
+  store<u64>(rec, data, EV_DATA);
+  store<u64>(rec, key, EV_OBJ);
+  store<i64>(rec, res, EV_RES);
+  store<i64>(rec, res2, EV_RES2);
+  store<u32>(rec, bounce, REAP_BOUNCE);
+  store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
+  store<u32>(rec, cookie, REAP_COOKIE);
+  store<u32>(rec, resfd, STAGE_RESFD);
+  store<u32>(ca, n + 1, CPU_STAGED);
+}
+
+/**
  * aio_complete: deliver the request's one event and free it. Called by whoever
  * finishes the request (a device thread, the kworker, or the submitter for
  * inline completions), never by a cancel callback.
@@ -437,17 +457,7 @@ export function aio_complete(cpu: u32, req: usize, res: i64, res2: i64): void {
   //    ring under them). A request of another context (an eventfd poll the
   //    batch's write woke) is published now, into its own ring.
   if (staging) {
-    const n = load<u32>(ca, CPU_STAGED);
-    const rec = SCRATCH_OFF + (<usize>cpu << SCRATCH_SHIFT) + SCRATCH_STAGE + <usize>n * STAGE_REC_SIZE;
-    store<u64>(rec, data, EV_DATA);
-    store<u64>(rec, key, EV_OBJ);
-    store<i64>(rec, res, EV_RES);
-    store<i64>(rec, res2, EV_RES2);
-    store<u32>(rec, bounce, REAP_BOUNCE);
-    store<u32>(rec, bounce_size, REAP_BOUNCE_SIZE);
-    store<u32>(rec, cookie, REAP_COOKIE);
-    store<u32>(rec, notify != 0 ? resfd : 0, STAGE_RESFD); // io_submit signals it after publishing
-    store<u32>(ca, n + 1, CPU_STAGED);
+    stage_event(cpu, data, key, res, res2, bounce, bounce_size, cookie, notify != 0 ? resfd : 0);
     // In flight: io_submit counts the batch once (CPU_SUBMITTED - CPU_STAGED),
     // and holds its context reference until then (io_destroy is not waiting yet).
     return;

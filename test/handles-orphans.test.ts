@@ -25,6 +25,21 @@ function submitReads(k: Kernel, ctx: number, fd: number, n: number): number[] {
 }
 
 /**
+ * Wait (bounded) until n events are in ctx's ring, then consume them as libaio's
+ * user-space reaper does, by moving head past them. Returns the ring's size.
+ */
+function consumeInUserSpace(k: Kernel, ctx: number, n: number): number {
+  const ring = k.ring(ctx);
+  const nr = ring.getUint32(4, true);
+  const deadline = Date.now() + 5000;
+  const inRing = () => (ring.getUint32(12, true) - ring.getUint32(8, true) + nr) % nr;
+  while (inRing() < n && Date.now() < deadline);
+  expect(inRing()).toBe(n);
+  ring.setUint32(8, (ring.getUint32(8, true) + n) % nr, true);
+  return nr;
+}
+
+/**
  * How many of `addrs` new k.buffer() calls hand out again, after collection ran. With `want`,
  * keep collecting and allocating (bounded: 10 rounds) until that many came back: kaio's
  * finalizers run in some later round, in no set order.
@@ -77,14 +92,7 @@ test('events consumed from the ring by user space, then discarded by io_destroy,
   const { fd } = tDisk(k, { serviceTimeUs: 0 });
   const ctx = k.io_setup(16);
   const addrs = submitReads(k, ctx, fd, 8);
-  const ring = k.ring(ctx);
-  const nr = ring.getUint32(4, true);
-  // Wait (bounded) until all 8 are in the ring, then consume them as libaio's user-space reaper does.
-  const deadline = Date.now() + 5000;
-  const inRing = () => (ring.getUint32(12, true) - ring.getUint32(8, true) + nr) % nr;
-  while (inRing() < 8 && Date.now() < deadline);
-  expect(inRing()).toBe(8);
-  ring.setUint32(8, (ring.getUint32(8, true) + 8) % nr, true);
+  consumeInUserSpace(k, ctx, 8);
   expect(k.io_getevents(ctx, 0, 8, [], 0)).toBe(0); // consumed: nothing for io_getevents
   expect(await reusedOf(k, addrs, 8)).toBe(0); // still held: the kernel has not told the owner
   expect(k.io_destroy(ctx)).toBe(0); // frees the ring: every cookie still in it goes back
@@ -137,13 +145,7 @@ test('events consumed by moving head go back to their submitter when the ring re
   const { fd } = tDisk(k, { serviceTimeUs: 0 });
   const ctx = k.io_setup(16);
   const addrs = submitReads(k, ctx, fd, 8);
-  const ring = k.ring(ctx);
-  const nr = ring.getUint32(4, true);
-  const deadline = Date.now() + 5000;
-  const inRing = () => (ring.getUint32(12, true) - ring.getUint32(8, true) + nr) % nr;
-  while (inRing() < 8 && Date.now() < deadline);
-  expect(inRing()).toBe(8);
-  ring.setUint32(8, (ring.getUint32(8, true) + 8) % nr, true); // consumed by user space
+  const nr = consumeInUserSpace(k, ctx, 8);
   expect(orphans()).toBe(0);
   // nr NOOPs, each reaped by this thread with io_getevents: every slot is published
   // again, so each of the 8 consumed events' cookies is found there and orphaned;

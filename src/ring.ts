@@ -206,8 +206,6 @@ export class RingReader {
   }
 
   #num(at: number, signed: boolean): number {
-    const c = this.#core;
-    const high = signed ? c.i32[(at + 4) >>> 2] : c.u32[(at + 4) >>> 2];
-    return high * 0x100000000 + c.u32[at >>> 2];
+    return signed ? this.#core.readI64(at) : this.#core.readU64(at);
   }
 }

@@ -8,7 +8,12 @@
  *   npm run mutate -- [--files kiocb,tags] [--tests a.test.ts,b.test.ts]
  *                     [--budget 1800] [--only ring.ts:187:drop] [--sample 40]
  *                     [--seed 1] [--list] [--no-confirm] [--timeout 90]
- *                     [--out docs/results/mutation.json]
+ *                     [--no-named] [--out docs/results/mutation.json]
+ *
+ * A mutant whose wasm is byte-identical to the unmutated build's (the
+ * compiler folded the change away: a dead branch, a store it already
+ * elided) is recorded 'equivalent' with by 'identical wasm' and not tested
+ * (trivial compiler equivalence).
  *
  * The source file is restored from memory in a finally block after every
  * mutant, and again at exit (also on SIGINT/SIGTERM) from the text it had
@@ -16,6 +21,7 @@
  * dist/ is left mutated, and uncommitted work in assembly/ is kept.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { spawnSync, spawn } from 'node:child_process';
 import { dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +203,8 @@ function build() {
   return r.status === 0;
 }
 
+const wasmHash = () => createHash('sha256').update(readFileSync('dist/kaio.wasm')).digest('hex');
+
 const subsetFiles = (file) => {
   if (testsOpt) return testsOpt.split(',');
   const have = new Set(spawnSync('ls', ['test'], { encoding: 'utf8' }).stdout.split('\n'));
@@ -212,7 +220,7 @@ async function main() {
       const r = rng(seed);
       ms = ms.map((m) => [r(), m]).sort((a, b) => a[0] - b[0]).slice(0, sample).map((x) => x[1]).sort((a, b) => a.line - b.line);
     }
-    all.push(...named.map((m) => ({ ...m, kfile: f })), ...ms.map((m) => ({ ...m, kfile: f })));
+    all.push(...(flag('no-named') ? [] : named).map((m) => ({ ...m, kfile: f })), ...ms.map((m) => ({ ...m, kfile: f })));
   }
   if (only) all = all.filter((m) => only.includes(m.id));
   if (flag('list')) {
@@ -227,6 +235,8 @@ async function main() {
     }
     console.log('baseline: every subset passes unmutated');
   }
+  if (!build()) throw new Error('the unmutated kernel does not build');
+  const cleanHash = wasmHash();
   const t0 = Date.now();
   const results = [];
   for (const m of all) {
@@ -238,6 +248,7 @@ async function main() {
       writeFileSync(m.file, m.src);
       dirty = true;
       if (!build()) r = { status: 'build-failed' };
+      else if (wasmHash() === cleanHash) r = { status: 'equivalent', by: 'identical wasm' };
       else {
         const sub = await runJest(subsetFiles(m.kfile), timeoutS * 1000);
         if (sub.timedOut) r = { status: 'killed', by: 'timeout (subset)', ms: sub.ms };
@@ -264,17 +275,18 @@ async function main() {
   const status = spawnSync('git', ['status', '--porcelain', 'assembly'], { encoding: 'utf8' }).stdout.trim();
   if (status) console.error(`WARNING: assembly/ not clean:\n${status}`);
   const summary = writeReport(results, t0, false);
-  console.log('\nfile                 mutants killed survived build-failed skipped kill-rate');
-  for (const s of summary) console.log(`${s.file.padEnd(20)} ${String(s.mutants).padStart(7)} ${String(s.killed).padStart(6)} ${String(s.survived).padStart(8)} ${String(s.buildFailed).padStart(12)} ${String(s.skipped).padStart(7)} ${s.killRate ?? '-'}`);
+  console.log('\nfile                 mutants killed survived identical build-failed skipped kill-rate');
+  for (const s of summary) console.log(`${s.file.padEnd(20)} ${String(s.mutants).padStart(7)} ${String(s.killed).padStart(6)} ${String(s.survived).padStart(8)} ${String(s.identical).padStart(9)} ${String(s.buildFailed).padStart(12)} ${String(s.skipped).padStart(7)} ${s.killRate ?? '-'}`);
   console.log(`\nwrote ${outPath}`);
 }
 
 function writeReport(results, t0, partial) {
   const rows = {};
   for (const r of results) {
-    const s = (rows[r.kfile ?? r.file] ??= { file: r.file, mutants: 0, killed: 0, survived: 0, buildFailed: 0, skipped: 0 });
+    const s = (rows[r.kfile ?? r.file] ??= { file: r.file, mutants: 0, killed: 0, survived: 0, identical: 0, buildFailed: 0, skipped: 0 });
     s.mutants++;
     if (r.status === 'killed') s.killed++;
+    else if (r.status === 'equivalent') s.identical++;
     else if (r.status === 'survived') s.survived++;
     else if (r.status === 'build-failed') s.buildFailed++;
     else s.skipped++;

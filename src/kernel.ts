@@ -440,6 +440,7 @@ export class Kernel extends Syscalls {
     try {
       const st = fs.fstatSync(osfd);
       if (st.isFIFO() || st.isSocket() || st.isCharacterDevice()) flags |= L.HF_INTERRUPTIBLE;
+      else if (st.isDirectory()) flags |= L.HF_DIR;
     } catch (err) {
       fs.closeSync(osfd);
       return fsErrno(err);

@@ -208,3 +208,45 @@ test('a pool thread that dies holding a request is replaced, and the request sti
   expect(tReap(k, ctx, 1)[0].res).toBe(3);
   expect(b.toString()).toBe('sur');
 });
+
+test('RWF_APPEND writes at the end whatever the offset, also from several pool threads at once', async () => {
+  // Invariant: n appends submitted together each land whole at the end, none over another (IOCB_APPEND).
+  const k = await tBoot({ poolThreads: 4 });
+  const f = file('head');
+  const fd = k.open(f, 'rw');
+  const ctx = k.io_setup(16);
+  const n = 8;
+  const parts = Array.from({ length: n }, (_, i) => Buffer.alloc(4096, 0x41 + i));
+  const ios: Iocb[] = parts.map((b, i) => ({ aio_lio_opcode: i % 2 ? IOCB_CMD.PWRITE : IOCB_CMD.PWRITEV, aio_fildes: fd,
+    aio_buf: i % 2 ? b : [b.subarray(0, 1000), b.subarray(1000)], aio_offset: 0, aio_rw_flags: 0x10, aio_data: BigInt(i) }));
+  expect(k.io_submit(ctx, ios)).toBe(n);
+  expect([...tByData(tReap(k, ctx, n)).values()]).toEqual(Array(n).fill(4096));
+  const out = fs.readFileSync(f);
+  expect(out.length).toBe(4 + n * 4096);
+  expect(out.subarray(0, 4).toString()).toBe('head');
+  const seen = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const chunk = out.subarray(4 + i * 4096, 4 + (i + 1) * 4096);
+    expect(chunk.every((c) => c === chunk[0])).toBe(true);
+    seen.add(chunk[0]);
+  }
+  expect(seen.size).toBe(n);
+  // RWF_APPEND with RWF_NOAPPEND is -EINVAL at submit (kiocb_set_rw_flags).
+  expect(k.io_submit(ctx, [{ ...ios[1], aio_rw_flags: 0x30 }])).toBe(-errno.EINVAL);
+});
+
+test('POLL on a host FIFO is -EINVAL (kaio cannot wait on a host fd), on a regular file it is ready at once', async () => {
+  // Invariant: a POLL never reports a readiness that kaio has not seen.
+  const k = await tBoot({ poolThreads: 1 });
+  const ctx = k.io_setup(8);
+  const p = fifo();
+  const keep = fs.openSync(p, fs.constants.O_RDWR); // the other end, so the FIFO has both
+  const ffd = k.open(p, 'r');
+  const rfd = k.open(file('x'), 'r');
+  const poll = (fd: number, events: number, data: bigint): Iocb => ({ aio_lio_opcode: IOCB_CMD.POLL, aio_fildes: fd, aio_buf: events, aio_data: data });
+  expect(k.io_submit(ctx, [poll(ffd, 1, 1n)])).toBe(-errno.EINVAL);
+  expect(k.io_submit(ctx, [poll(rfd, 1, 2n), poll(rfd, 0x145, 3n)])).toBe(2);
+  expect(k.io_submit(ctx, [poll(rfd, 2, 4n)])).toBe(-errno.EINVAL); // POLLPRI only: nothing of DEFAULT_POLLMASK
+  expect(tByData(tReap(k, ctx, 2))).toEqual(new Map([[2n, 1], [3n, 0x145]]));
+  fs.closeSync(keep);
+});

@@ -26,7 +26,7 @@ import {
   KW_MAX, TAG_EMPTY, CPU_HELD_REQS, CPU_SPARE_TAG, SUB_MAX_SEGS, SCRATCH_SIZE, CX_REAP_LOCK, SUB_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, KI_COOKIE,
   CPU_STAGED, CPU_SUBMITTED, SCRATCH_STAGE, PC_INFLIGHT, SUB_ERR_PREP, SUB_ERR_LATE, SUB_ERR_KEY, H_ORPHANS, COOKIE_SPACE, COOKIE_INDEX_MASK,
   H_FI_TAG_HOOK, FLAG_FI_TAG_FREE_REUSE, COOKIE_BITS, COOKIE_CPU_SHIFT, CPU_EPOCH, COOKIE_NONE, KI_UPIN, H_POSSIBLE_CPUS, MAX_CTX, CX_STATE_GEN, CTX_DYING, H_ST_DISCARDED,
-  FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD,
+  FT_HOST, FT_EVENTFD, KI_NOTIFY, KI_RESFD, KI_FDENT, FD_OFF, MAX_FDS, CX_NR, KIOCB_FREE, HF_OSFD, HF_FLAGS, HF_DIR, HF_INTERRUPTIBLE,
 } from '../include/layout';
 import { EINVAL, EAGAIN, EBADF, EBUSY, EFAULT, ENOMEM, ENOSPC, ESPIPE, EOPNOTSUPP, EINPROGRESS } from '../include/errno';
 import { hi32, lo32, pack, mutex_lock_contended } from '../include/barrier';
@@ -264,15 +264,21 @@ export function submit_one(cpu: u32, ctx: usize, slot: u32, rec: usize, segbase:
     const want = opcode == IOCB_CMD_PREAD || opcode == IOCB_CMD_PREADV ? FMODE_READ : FMODE_WRITE;
     if (prep != 0) err = prep;
     else if ((mode & want) == 0) err = -EBADF;
+    else if (type == FT_HOST && (load<u32>(<usize>obj, HF_FLAGS) & HF_DIR) != 0) err = -EINVAL; // no read_iter/write_iter
     else err = load<i32>(rec, SUB_ERR_LATE);
   } else if (opcode == IOCB_CMD_FSYNC || opcode == IOCB_CMD_FDSYNC) {
     if (prep != 0) err = prep;
     else if (type != FT_BLOCK && type != FT_HOST) err = -EINVAL; // pipes and eventfds have no fsync
   } else if (opcode == IOCB_CMD_POLL) {
     err = prep;
-    // aio_poll: a file without a wait queue (a block device) whose ready mask
-    // (DEFAULT_POLLMASK) has nothing requested keeps apt.error = -EINVAL.
-    if (err == 0 && type == FT_BLOCK && ((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & (load<u32>(rec, SUB_NBYTES) | POLLERR | POLLHUP)) == 0) err = -EINVAL;
+    // aio_poll: a file without a wait queue (a block device, a regular host
+    // file or directory) whose ready mask (DEFAULT_POLLMASK) has nothing
+    // requested keeps apt.error = -EINVAL. A host FIFO, socket or character
+    // device would have a wait queue on Linux, but kaio cannot wait on a host
+    // fd's readiness: -EINVAL (as for a file with no poll support) rather
+    // than a ready mask that is not true.
+    if (err == 0 && type == FT_HOST && (load<u32>(<usize>obj, HF_FLAGS) & HF_INTERRUPTIBLE) != 0) err = -EINVAL;
+    else if (err == 0 && (type == FT_BLOCK || type == FT_HOST) && ((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & (load<u32>(rec, SUB_NBYTES) | POLLERR | POLLHUP)) == 0) err = -EINVAL;
   } else if (opcode != IOCB_CMD_NOOP) {
     err = -EINVAL;
   }

@@ -696,6 +696,7 @@ export const HF_OSFD: u32 = 0; //  W: hostfile_open. A: plain, before the fd is 
 export const HF_FLAGS: u32 = 4;
 export const HF_NEXT: u32 = 8; //  H_POOL_CLOSE link. W: the releasing fput. A: plain, before the cmpxchg push
 export const HF_INTERRUPTIBLE: u32 = 1; // a FIFO, socket or character device: reads and writes may wait without bound
+export const HF_DIR: u32 = 2; //           a directory: no read_iter/write_iter (aio_read's -EINVAL), no poll method
 // eventfd (fs/eventfd.ts), kmalloc'd, one per eventfd: the file's F_OBJ.
 //   8 count u64  16 poll queue head/tail (every field under H_EFD_LOCK)
 export const EFD_SIZE: u32 = 64;

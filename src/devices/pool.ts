@@ -10,8 +10,9 @@
  * released host files (the kernel cannot).
  *
  * Plain files: one synchronous call (readSync/readvSync/writevSync/fsyncSync/
- * fdatasyncSync). It cannot be interrupted: a cancel that arrives while it
- * runs changes nothing (stage 3).
+ * fdatasyncSync), with Linux's rw_flags: RWF_APPEND through an O_APPEND
+ * descriptor, RWF_DSYNC/RWF_SYNC followed by fdatasync/fsync. It cannot be
+ * interrupted: a cancel that arrives while it runs changes nothing (stage 3).
  *
  * Interruptible files (FIFOs, sockets, character devices, opened
  * O_NONBLOCK): the call is retried while it would block (EAGAIN), and between
@@ -84,6 +85,29 @@ export function runPool(core: Core, slot: number, replacement: boolean): void {
     return write ? fs.writevSync(osfd, v, pos ?? undefined) : fs.readvSync(osfd, v, pos ?? undefined);
   };
 
+  /**
+   * RWF_APPEND (IOCB_APPEND): the write goes to the end of the file whatever
+   * the offset, the end and the write taken together, as under Linux's inode
+   * lock. The host fd was opened without O_APPEND, so the write goes through
+   * an O_APPEND descriptor of the same open file's inode (the kernel then
+   * finds the end at the write itself); if that cannot be opened (the file's
+   * permissions changed since it was opened), the end is read with fstat,
+   * which a concurrent appender on another thread could race.
+   */
+  const append = (osfd: number, v: Uint8Array[]): number => {
+    let afd: number;
+    try {
+      afd = fs.openSync(`/proc/self/fd/${osfd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    } catch {
+      return io(osfd, v, true, fs.fstatSync(osfd).size);
+    }
+    try {
+      return v.length === 1 ? fs.writeSync(afd, v[0], 0, v[0].length, null) : fs.writevSync(afd, v);
+    } finally {
+      fs.closeSync(afd);
+    }
+  };
+
   /** Run one item: [res, interrupted]. */
   const run = (req: number): [number, boolean] => {
     const op = u32[W(req + L.KI_OPCODE)];
@@ -97,7 +121,14 @@ export function runPool(core: Core, slot: number, replacement: boolean): void {
       let v = views(req);
       if (typeof v === 'number') return [v, false];
       if (v.length === 0) return [0, false];
-      if (!interruptible) return [io(osfd, v, write, core.readU64(req + L.KI_POS)), false];
+      if (!interruptible) {
+        const rwf = u32[W(req + L.KI_FLAGS)];
+        const r = write && (rwf & L.RWF_APPEND) !== 0 ? append(osfd, v) : io(osfd, v, write, core.readU64(req + L.KI_POS));
+        // generic_write_sync: RWF_SYNC syncs the file, RWF_DSYNC its data.
+        if (write && r > 0 && (rwf & L.RWF_SYNC) !== 0) fs.fsyncSync(osfd);
+        else if (write && r > 0 && (rwf & L.RWF_DSYNC) !== 0) fs.fdatasyncSync(osfd);
+        return [r, false];
+      }
       const nowait = (u32[W(req + L.KI_FLAGS)] & L.RWF_NOWAIT) !== 0;
       const cw = u32[W(req + L.KI_CW)] >>> 3;
       let done = 0;

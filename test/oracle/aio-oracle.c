@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -564,7 +565,23 @@ static void op_file(char **t, int n)
 	close(fd);
 	int flags = strcmp(t[3], "r") == 0 ? O_RDONLY : strcmp(t[3], "w") == 0 ? O_WRONLY : O_RDWR;
 	add(t[1], K_FD)->fd = open(path, flags);
-	printf("file %s %s %s\n", t[1], t[2], t[3]);
+	printf("%s %s %s %s\n", t[0], t[1], t[2], t[3]);
+}
+
+/* hostdir NAME MODE: a directory, opened in MODE (kaio: k.open of its host path). */
+static void op_hostdir(char **t, int n)
+{
+	if (n < 3)
+		die("hostdir NAME MODE", NULL);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, t[1]);
+	if (mkdir(path, 0700) != 0)
+		die("cannot mkdir", path);
+	int flags = strcmp(t[2], "r") == 0 ? O_RDONLY : strcmp(t[2], "w") == 0 ? O_WRONLY : O_RDWR;
+	long fd = sys(open(path, flags));
+	if (fd >= 0)
+		add(t[1], K_FD)->fd = (int)fd;
+	printf("hostdir %s %s = %s\n", t[1], t[2], rv(fd >= 0 ? 0 : fd));
 }
 
 /* open NAME FILE MODE: another fd on an existing file. */
@@ -628,6 +645,11 @@ int main(int argc, char **argv)
 			printf("destroy %s = %s\n", t[1], rv(sys(syscall(SYS_io_destroy, ctxval(t[1])))));
 		} else if (strcmp(op, "file") == 0) {
 			op_file(t, n);
+		} else if (strcmp(op, "hostfile") == 0) {
+			/* a regular file, as "file" (kaio runs it on the pool, not a ramdisk) */
+			op_file(t, n);
+		} else if (strcmp(op, "hostdir") == 0) {
+			op_hostdir(t, n);
 		} else if (strcmp(op, "open") == 0) {
 			op_open(t, n);
 		} else if (strcmp(op, "pipe") == 0) {

@@ -8,8 +8,13 @@
  * a buffer is a plain Buffer (`bad` is a value that is not a byte view: kaio's
  * way of saying "not an address you may use"); `hold`/`release` pause and
  * resume the ramdisk (Linux completes file I/O inline, so they are no-ops there).
+ * A `hostfile` is a real regular file on both sides (kaio: k.open of its host
+ * path, so its I/O runs on the pool, S13); a `hostdir` a real directory.
  * One kernel is booted per sequence and shut down after it.
  */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kernel, type Iocb, type IoEvent } from 'kaio';
 
 const ERRNAMES: Record<number, string> = {
@@ -62,14 +67,16 @@ let diskSeq = 0;
 /** Run one sequence; returns its canonical lines. */
 export async function runKaio(text: string): Promise<string[]> {
   const k = await Kernel.boot({ memoryMiB: 64 });
+  const host = mkdtempSync(join(tmpdir(), 'kaio-runner-'));
   try {
-    return await interpret(k, text);
+    return await interpret(k, text, host);
   } finally {
     await k.shutdown();
+    rmSync(host, { recursive: true, force: true });
   }
 }
 
-async function interpret(k: Kernel, text: string): Promise<string[]> {
+async function interpret(k: Kernel, text: string, host: string): Promise<string[]> {
   const out: string[] = [];
   const ctxs = new Map<string, number>();
   /** Per ctx name: requests submitted and not yet reaped (getevents' min_nr "all"). */
@@ -126,6 +133,25 @@ async function interpret(k: Kernel, text: string): Promise<string[]> {
           disks.set(t[1], path);
           fds.set(t[1], k.open(path, modeOf(t[3])));
           out.push(`file ${t[1]} ${t[2]} ${t[3]}`);
+          break;
+        }
+        case 'hostfile': {
+          const size = int(t[2]);
+          const path = join(host, t[1]);
+          writeFileSync(path, pattern(size, 0));
+          disks.set(t[1], path);
+          const fd = k.open(path, modeOf(t[3]));
+          if (fd < 0) throw new Error(`k.open ${path}: ${rv(fd)}`);
+          fds.set(t[1], fd);
+          out.push(`hostfile ${t[1]} ${t[2]} ${t[3]}`);
+          break;
+        }
+        case 'hostdir': {
+          const path = join(host, t[1]);
+          mkdirSync(path);
+          const fd = k.open(path, modeOf(t[2]));
+          if (fd >= 0) fds.set(t[1], fd);
+          out.push(`hostdir ${t[1]} ${t[2]} = ${rv(fd >= 0 ? 0 : fd)}`);
           break;
         }
         case 'open': {

@@ -1,4 +1,4 @@
-// Invariant: when two cpus race to publish the same fresh cancel-word page, both end up using the published one, so a request of the cpu that lost the race can be cancelled by its key.
+// Invariant: when two cpus race to publish the same fresh cancel-word page, both end up using the published one, so a request of the cpu that lost the race can be cancelled by its key; a page's initialisation writes only its own words.
 //
 // The race (cw_page): a cancel-word page holds the ki_cancel words of
 // CW_PER_PAGE ids, i.e. of CW_PER_PAGE / KIOCBS_PER_PAGE kiocb pages, so two
@@ -52,6 +52,14 @@ test('the cpu that loses the race to publish a fresh cancel page uses the publis
   }
   expect(hold).toBe(L.FI_HOLD_WAITING);
   expect(u32[L.CPAGE_OFF >>> 2]).toBe(0); // the worker's copy is not published
+  // The copy is the last block the bump allocator handed out: all its words are
+  // FREE at generation 1, and initialising it wrote nothing past its end.
+  const u64 = new BigUint64Array(u32.buffer);
+  const top = u32[L.H_HEAP_TOP >>> 2];
+  const copy = top - L.PAGE_SIZE;
+  const free1 = (1n << 32n) | BigInt(L.KIOCB_FREE);
+  expect(u64.subarray(copy >>> 3, top >>> 3).every((w) => w === free1)).toBe(true);
+  expect(u64[top >>> 3]).toBe(0n);
 
   // 2. This thread submits to context B: it allocates, initialises and publishes the page.
   const bio: Iocb = { aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: rb, aio_buf: Buffer.alloc(8), aio_data: 2n };

@@ -67,7 +67,7 @@ import {
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, CPU_SPARE_TAG, TAG_EMPTY, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
-  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, FLAG_FI_CANCEL_RACE, H_FI_CANCEL_HOLD, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
@@ -226,6 +226,7 @@ export function kiocb_cancel(req: usize, cw: usize, gen: u32): i32 {
     if (hi32(old) != gen || st == KIOCB_FREE) return -EINVAL;
     if (st == KIOCB_CANCELLING || st == KIOCB_CANCELLED) return -EINPROGRESS;
     const nw: u32 = st == KIOCB_CANCELLABLE ? KIOCB_CANCELLED : KIOCB_CANCELLING;
+    fi_cancel_race(cw, gen);
     // Pairs with completion's and set_cancel_fn's cmpxchg: one transition wins.
     const seen = atomic.cmpxchg<u64>(cw, old, pack(gen, nw));
     if (seen == old) break;
@@ -238,6 +239,26 @@ export function kiocb_cancel(req: usize, cw: usize, gen: u32): i32 {
     atomic.store<u64>(cw, pack(gen, KIOCB_CANCELLED));
   }
   return -EINPROGRESS;
+}
+
+/**
+ * Fault injection (FLAG_FI_CANCEL_RACE), called by kiocb_cancel between its
+ * load of the cancel word and its cmpxchg: the first call after boot waits,
+ * bounded, until the request's generation is retired (it completed and was
+ * freed), so that the cmpxchg fails and the loop must see the new word.
+ * Records the outcome in H_FI_CANCEL_HOLD.
+ */
+function fi_cancel_race(cw: usize, gen: u32): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_CANCEL_RACE) == 0) return;
+  if (atomic.cmpxchg<u32>(H_FI_CANCEL_HOLD, 0, FI_HOLD_WAITING) != 0) return; // one hold per boot
+  for (let i = 0; i < 1_000_000_000; i++) {
+    // Pairs with completion's store of FREE at the next generation.
+    if (hi32(atomic.load<u64>(cw)) != gen) {
+      atomic.store<u32>(H_FI_CANCEL_HOLD, FI_HOLD_REUSED);
+      return;
+    }
+  }
+  atomic.store<u32>(H_FI_CANCEL_HOLD, FI_HOLD_TIMEOUT);
 }
 
 /**

@@ -135,6 +135,12 @@ export const H_USTART: u32 = 356; //  address of the block-start bitmap (same si
 // back to their own class's free list, never to the bump allocator), so an
 // entry is written once, by kmalloc_user, before the first live bit of the page.
 export const H_UPAGES: u32 = 396; //  address of the table. W: kernel_init. A: plain
+// Fault injection FLAG_FI_CANCEL_RACE (tests only): the state of its one hold
+// (kiocb_cancel, between its load of the cancel word and its cmpxchg). 0 not
+// yet, FI_HOLD_WAITING while held, then FI_HOLD_REUSED (the request's
+// generation was retired meanwhile: it completed) or FI_HOLD_TIMEOUT.
+// W: kiocb_cancel's hold (cmpxchg 0 -> WAITING, then atomic store). A: atomic load (tests).
+export const H_FI_CANCEL_HOLD: u32 = 400;
 // Orphaned cookies: per cpu, a bitmap of COOKIE_SPACE bits. A thread's handle for
 // its iocb object (the cookie) travels with the event; when the event is consumed
 // by anyone but the submitting thread (another thread's io_getevents, a user-space
@@ -259,6 +265,12 @@ export const FLAG_FI_CW_PAGE_RACE: u32 = 64;
 // is empty (its owner popped it) before its xchg. It holds open the window in
 // which a thief's xchg finds empty a slot its load saw full.
 export const FLAG_FI_STEAL_RACE: u32 = 128;
+// Fault injection (tests only): the first io_cancel after boot that finds a
+// live request waits, bounded, after its load of the cancel word and before
+// its cmpxchg, until that request's generation is retired (it completed and
+// was freed). It holds open the window in which completion wins the word
+// between a canceller's load and its compare-and-swap.
+export const FLAG_FI_CANCEL_RACE: u32 = 256;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

@@ -1,5 +1,6 @@
-// Invariant: with the 'list' lookup baseline, completing a request never unlinks another: an older request stays findable (and cancellable) after a newer one completed.
+// Invariant: with the 'list' lookup baseline, completing a request never unlinks another: an older request stays findable (and cancellable) after a newer one completed; only that baseline keeps a list.
 import { errno, IOCB_CMD, type Iocb, type IoEvent } from 'kaio';
+import * as L from '../assembly/include/layout';
 import { tBoot } from './helpers';
 
 test('list lookup: the older of two waiting pipe reads is still cancellable after the newer completed', async () => {
@@ -59,4 +60,26 @@ test('list lookup: a kiocb last linked with a successor, reused alone, completes
   expect(local(b)).toBe(z);
   expect(k.io_cancel(ctx, b)).toBe(-errno.EINPROGRESS);
   expect(reap()).toMatchObject({ data: 4n, res: -errno.ECANCELED });
+});
+
+test.each([
+  ['tags', 0],
+  ['list', 3],
+] as const)('the %s lookup keeps %i in-flight requests on the context\'s active list', async (lookup, onList) => {
+  // Invariant: only the 'list' baseline links requests under ctx_lock; the default lookup (tags, O(1) by id) never does.
+  const k = await tBoot({ lookup });
+  const u32 = (k as unknown as { core: { u32: Uint32Array } }).core.u32;
+  const ctx = k.io_setup(4);
+  const cx = L.CTX_OFF + (ctx % L.MAX_CTX) * L.CTX_SIZE;
+  const ios: Iocb[] = [0, 1, 2].map((i) => ({ aio_lio_opcode: IOCB_CMD.PREAD, aio_fildes: k.pipe()[0], aio_buf: Buffer.alloc(4), aio_data: BigInt(i) }));
+  expect(k.io_submit(ctx, ios)).toBe(3);
+  let n = 0;
+  for (let req = u32[(cx + L.CX_LIST_HEAD) >>> 2]; req !== 0 && n < 10; req = u32[(req + L.KI_LIST_NEXT) >>> 2]) n++;
+  expect(n).toBe(onList);
+  for (const io of ios) expect(k.io_cancel(ctx, io)).toBe(-errno.EINPROGRESS);
+  const evs: IoEvent[] = [];
+  expect(k.io_getevents(ctx, 3, 3, evs, 5000)).toBe(3);
+  expect(evs.map((e) => e.res)).toEqual([-errno.ECANCELED, -errno.ECANCELED, -errno.ECANCELED]);
+  expect(u32[(cx + L.CX_LIST_HEAD) >>> 2]).toBe(0);
+  expect(u32[(cx + L.CX_LIST_TAIL) >>> 2]).toBe(0);
 });

@@ -72,7 +72,7 @@ function warm(bufs: Uint8Array[]): void {
 }
 
 async function kaio(touch: boolean): Promise<Side & { executed: number }> {
-  const k = await Kernel.boot({ poolThreads: THREADS, memoryMiB: 64 + (Q * SMALL) / 2 ** 20 });
+  const k = await Kernel.boot({ poolThreads: THREADS, memoryMiB: 64 + Math.ceil((Q * SMALL) / 2 ** 20) });
   const holds = fifos();
   try {
     const fd = k.open(file, 'r');

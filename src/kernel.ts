@@ -607,8 +607,9 @@ export class Kernel extends Syscalls {
   }
 
   /**
-   * open(2). '/dev/<name>' is a kaio device; any other absolute path is a host
-   * file, opened for real (its reads, writes and syncs run on the pool). An
+   * open(2). '/dev/<name>' (one component under /dev/) is a kaio device; any
+   * other absolute path, /dev/shm/<file> included, is a host file, opened for
+   * real (its reads, writes and syncs run on the pool). An
    * fd, or -errno: -ENOENT (no such device or file; a relative path),
    * -ENAMETOOLONG, -EINVAL (bad mode or options), -EMFILE / -ENFILE, and for
    * host files whatever the real open says (-EACCES, -EISDIR, -ENXIO for a
@@ -628,7 +629,7 @@ export class Kernel extends Syscalls {
       }
       if (typeof create !== 'boolean') return -E.EINVAL;
     }
-    if (typeof path === 'string' && path.startsWith('/') && !path.startsWith('/dev/')) {
+    if (typeof path === 'string' && path.startsWith('/') && !/^\/dev\/[^/]*$/.test(path)) {
       const bytes = Buffer.byteLength(path);
       if (bytes >= PATH_MAX) return -E.ENAMETOOLONG;
       for (const part of path.split('/')) if (Buffer.byteLength(part) > NAME_MAX) return -E.ENAMETOOLONG;

@@ -48,6 +48,23 @@ test('open: host paths are opened for real; errors are the real open\'s', async 
   expect(fd).toBeGreaterThanOrEqual(3);
   expect(fs.existsSync(created)).toBe(true);
   expect(k.close(fd)).toBe(0);
+  // One component under /dev/ is kaio's device namespace; a deeper path there is a host file.
+  expect(k.open('/dev/no-such-kaio-device', 'r')).toBe(-errno.ENOENT);
+  expect(k.open('/dev/shm/no/such/file', 'r')).toBe(-errno.ENOENT);
+  if (fs.existsSync('/dev/shm')) {
+    const shm = fs.mkdtempSync('/dev/shm/kaio-pool-');
+    try {
+      fs.writeFileSync(path.join(shm, 'f'), 'shm!');
+      const sfd = k.open(path.join(shm, 'f'), 'r');
+      expect(sfd).toBeGreaterThanOrEqual(3);
+      const b = Buffer.alloc(8);
+      expect(k.pread(sfd, b, 0)).toBe(4);
+      expect(b.subarray(0, 4).toString()).toBe('shm!');
+      expect(k.close(sfd)).toBe(0);
+    } finally {
+      fs.rmSync(shm, { recursive: true, force: true });
+    }
+  }
 });
 
 const asRoot = process.getuid?.() === 0;
@@ -249,4 +266,22 @@ test('POLL on a host FIFO is -EINVAL (kaio cannot wait on a host fd), on a regul
   expect(k.io_submit(ctx, [poll(rfd, 2, 4n)])).toBe(-errno.EINVAL); // POLLPRI only: nothing of DEFAULT_POLLMASK
   expect(tByData(tReap(k, ctx, 2))).toEqual(new Map([[2n, 1], [3n, 0x145]]));
   fs.closeSync(keep);
+});
+
+test('offsets at 2^53 and above: reads are end of file, writes -EFBIG, and no byte of the file moves', async () => {
+  // Invariant: an offset no JS number holds exactly never becomes node:fs's "current position" (bytes at offset 0).
+  const k = await tBoot({ poolThreads: 2 });
+  const f = file(Buffer.alloc(4096, 0x5a));
+  const fd = k.open(f, 'rw');
+  const ctx = k.io_setup(8);
+  const at = (op: number, off: bigint, buf: Buffer | Buffer[], data: bigint): Iocb => ({ aio_lio_opcode: op, aio_fildes: fd, aio_buf: buf, aio_offset: off, aio_data: data });
+  const ios = [
+    at(IOCB_CMD.PWRITE, 2n ** 62n, Buffer.alloc(512, 1), 1n),
+    at(IOCB_CMD.PWRITEV, 2n ** 53n + 1n, [Buffer.alloc(256, 2), Buffer.alloc(256, 3)], 2n),
+    at(IOCB_CMD.PREAD, 2n ** 53n, Buffer.alloc(512), 3n),
+    at(IOCB_CMD.PREADV, 2n ** 62n, [Buffer.alloc(256), Buffer.alloc(256)], 4n),
+  ];
+  expect(k.io_submit(ctx, ios)).toBe(4);
+  expect(tByData(tReap(k, ctx, 4))).toEqual(new Map([[1n, -errno.EFBIG], [2n, -errno.EFBIG], [3n, 0], [4n, 0]]));
+  expect(fs.readFileSync(f).equals(Buffer.alloc(4096, 0x5a))).toBe(true);
 });

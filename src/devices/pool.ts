@@ -86,6 +86,27 @@ export function runPool(core: Core, slot: number, replacement: boolean): void {
   };
 
   /**
+   * Positional I/O at an offset above 2^53 - 1, which no JS number holds
+   * exactly (node:fs takes an unsafe number, and a bigint in writeSync and
+   * the vectored calls, as "the current position": the bytes would go
+   * elsewhere). Reads take the bigint, segment by segment (readSync accepts
+   * one), up to the first short read. Writes are -EFBIG: what ext2/3/4 say
+   * past their maximum file size (2^44 at most); file systems with larger
+   * files (xfs, btrfs, tmpfs) would take the write, which Node cannot issue.
+   */
+  const ioHigh = (osfd: number, v: Uint8Array[], write: boolean, pos: bigint): number => {
+    if (write) return -E.EFBIG;
+    let done = 0;
+    for (const seg of v) {
+      const r = fs.readSync(osfd, seg, 0, seg.length, pos + BigInt(done));
+      done += r;
+      if (r < seg.length) break;
+    }
+    return done;
+  };
+  const HIGH = 0x200000; // KI_POS's upper word from which the offset is 2^53 or more
+
+  /**
    * RWF_APPEND (IOCB_APPEND): the write goes to the end of the file whatever
    * the offset, the end and the write taken together, as under Linux's inode
    * lock. The host fd was opened without O_APPEND, so the write goes through
@@ -123,7 +144,10 @@ export function runPool(core: Core, slot: number, replacement: boolean): void {
       if (v.length === 0) return [0, false];
       if (!interruptible) {
         const rwf = u32[W(req + L.KI_FLAGS)];
-        const r = write && (rwf & L.RWF_APPEND) !== 0 ? append(osfd, v) : io(osfd, v, write, core.readU64(req + L.KI_POS));
+        const posHi = u32[W(req + L.KI_POS) + 1];
+        const r = write && (rwf & L.RWF_APPEND) !== 0 ? append(osfd, v)
+          : posHi >= HIGH ? ioHigh(osfd, v, write, (BigInt(posHi) << 32n) | BigInt(u32[W(req + L.KI_POS)]))
+          : io(osfd, v, write, core.readU64(req + L.KI_POS));
         // generic_write_sync: RWF_SYNC syncs the file, RWF_DSYNC its data.
         if (write && r > 0 && (rwf & L.RWF_SYNC) !== 0) fs.fsyncSync(osfd);
         else if (write && r > 0 && (rwf & L.RWF_DSYNC) !== 0) fs.fdatasyncSync(osfd);

@@ -44,7 +44,7 @@ const SUBSETS = {
   ring: ['ring-reap-direct', 'ctx-slot-reuse', 'binary-records', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'ring-reserve-concurrent', 'threads-races'],
   blk: ['blk-stages', 'blk-plug-doorbell', 'blk-pause-holds-stage1', 'blk-stacked', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue', 'md-raid5'],
   block_dev: ['blk-stages', 'blk-stacked', 'blk-vectored-no-leak', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue', 'md-raid5'],
-  pipe: ['pipe-cancel-callback', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
+  pipe: ['pipe-cancel-callback', 'pipe-create-no-leak', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
   heap: ['data-buffers', 'hostile-buffer-inflight', 'setup-limits', 'threads-exit-reclaim'],
   ctx: ['destroy-outstanding', 'ctx-slot-reuse', 'setup-limits', 'threads-attach', 'hostile-after-shutdown'],
 };

@@ -42,7 +42,7 @@ const SUBSETS = {
   kiocb: ['kiocb-seed-bugs', 'kiocb-key-retired-before-reuse', 'kiocb-cw-page-race', 'kiocb-cancel-loses-to-completion', 'ring-staged-event-fields', 'list-cancel-older-after-newer', 'blk-vectored-no-leak', 'heap-exhausted-submit', 'pipe-late-callback-reuse', 'key-stale', 'cancel-semantics', 'pipe-cancel-callback', 'blk-stages', 'submit-errors', 'threads-races', 'blk-cancel-before-queue'],
   tags: ['tags-allocator', 'tags-steal-raced-slot', 'threads-exit-reclaim', 'threads-attach', 'setup-limits'],
   ring: ['ring-reap-direct', 'ctx-slot-reuse', 'binary-records', 'submit-ring-full', 'getevents-args', 'hostile-pending-wrap', 'handles-orphans', 'ring-advance-concurrent', 'ring-reserve-concurrent', 'threads-races'],
-  blk: ['blk-stages', 'blk-plug-doorbell', 'blk-pause-holds-stage1', 'blk-stacked', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue', 'md-raid5'],
+  blk: ['blk-stages', 'blk-fetch-drops-marked', 'blk-plug-doorbell', 'blk-pause-holds-stage1', 'blk-stacked', 'blk-kiocb-reuse-other-disk', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue', 'md-raid5'],
   block_dev: ['blk-stages', 'blk-stacked', 'blk-vectored-no-leak', 'blk-mark-only', 'cancel-semantics', 'data-buffers', 'blk-cancel-before-queue', 'md-raid5'],
   pipe: ['pipe-cancel-callback', 'pipe-create-no-leak', 'pipe-write-empty-and-full', 'pipe-late-callback-reuse', 'promises-abort', 'threads-races', 'cancel-semantics'],
   heap: ['data-buffers', 'hostile-buffer-inflight', 'setup-limits', 'threads-exit-reclaim'],

@@ -45,9 +45,12 @@ export interface BootOptions {
    * (bounded) until that slot's owner has emptied it. 'cancel-race' holds the
    * first io_cancel after boot that finds a live request (bounded), between
    * its load of the cancel word and its compare-and-swap, until the request
-   * has completed and its generation is retired.
+   * has completed and its generation is retired. 'cancel-cb-hold' holds the
+   * first io_cancel after boot that moves a request with a callback to
+   * CANCELLING (bounded), before it runs the callback, until the test stores
+   * FI_HOLD_RELEASED in the hold word.
    */
-  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse' | 'tag-free-reuse' | 'pool-thread-exit' | 'cw-page-race' | 'steal-race' | 'cancel-race';
+  faultInjection?: 'late-cancel-fn' | 'late-cancel-fn-reuse' | 'tag-free-reuse' | 'pool-thread-exit' | 'cw-page-race' | 'steal-race' | 'cancel-race' | 'cancel-cb-hold';
   /**
    * Threads of the host-file pool (S13): they run reads, writes and syncs on
    * host files (k.open of an absolute path outside /dev/). 1 to 64, default 4.
@@ -231,8 +234,8 @@ export class Kernel extends Syscalls {
     if (cancel !== 'effective' && cancel !== 'mark-only') throw invalidArg('options.cancel', "'effective' or 'mark-only'", cancel);
     const fi = options.faultInjection;
     if (fi !== undefined && fi !== 'late-cancel-fn' && fi !== 'late-cancel-fn-reuse' && fi !== 'tag-free-reuse' &&
-      fi !== 'pool-thread-exit' && fi !== 'cw-page-race' && fi !== 'steal-race' && fi !== 'cancel-race') {
-      throw invalidArg('options.faultInjection', "'late-cancel-fn', 'late-cancel-fn-reuse', 'tag-free-reuse', 'pool-thread-exit', 'cw-page-race', 'steal-race' or 'cancel-race'", fi);
+      fi !== 'pool-thread-exit' && fi !== 'cw-page-race' && fi !== 'steal-race' && fi !== 'cancel-race' && fi !== 'cancel-cb-hold') {
+      throw invalidArg('options.faultInjection', "'late-cancel-fn', 'late-cancel-fn-reuse', 'tag-free-reuse', 'pool-thread-exit', 'cw-page-race', 'steal-race', 'cancel-race' or 'cancel-cb-hold'", fi);
     }
     const poolThreads = intOption('options.poolThreads', options.poolThreads, 4, 1, L.MAX_POOL_THREADS);
     const flags = (lookup === 'list' ? L.FLAG_LOOKUP_LIST : 0) | (cancel === 'mark-only' ? L.FLAG_MARK_ONLY : 0) |
@@ -240,7 +243,7 @@ export class Kernel extends Syscalls {
       (fi === 'late-cancel-fn-reuse' ? L.FLAG_FI_LATE_CB_REUSE : 0) | (fi === 'tag-free-reuse' ? L.FLAG_FI_TAG_FREE_REUSE : 0) |
       (fi === 'pool-thread-exit' ? L.FLAG_FI_POOL_EXIT : 0) |
       (fi === 'cw-page-race' ? L.FLAG_FI_CW_PAGE_RACE : 0) | (fi === 'steal-race' ? L.FLAG_FI_STEAL_RACE : 0) |
-      (fi === 'cancel-race' ? L.FLAG_FI_CANCEL_RACE : 0);
+      (fi === 'cancel-race' ? L.FLAG_FI_CANCEL_RACE : 0) | (fi === 'cancel-cb-hold' ? L.FLAG_FI_CANCEL_CB_HOLD : 0);
 
     const module = await loadModule();
     const memBytes = memoryMiB * 1024 * 1024;

@@ -67,7 +67,7 @@ import {
   KI_COOKIE, CPU_OFF, CPU_SIZE, CPU_DEFER, CPU_STAGED, CPU_SPARE_TAG, TAG_EMPTY, SCRATCH_OFF, SCRATCH_SHIFT,
   SCRATCH_STAGE, STAGE_REC_SIZE, EV_DATA, EV_OBJ, EV_RES, EV_RES2, REAP_BOUNCE, REAP_BOUNCE_SIZE,
   REAP_COOKIE, PC_INFLIGHT, FLAG_FI_LATE_CB_REUSE, FLAG_FI_TAG_FREE_REUSE, H_FI_TAG_HOLD, FI_HOLD_WAITING,
-  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, FLAG_FI_CANCEL_RACE, H_FI_CANCEL_HOLD, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
+  FI_HOLD_REUSED, FI_HOLD_TIMEOUT, FLAG_FI_CW_PAGE_RACE, H_FI_CW_HOLD, FLAG_FI_CANCEL_RACE, H_FI_CANCEL_HOLD, FLAG_FI_CANCEL_CB_HOLD, H_FI_CB_HOLD, FI_HOLD_RELEASED, KI_UPIN, SEG_KIND, SEG_REF, BUF_MEM, ULIVE_SHIFT, KI_NOTIFY, KI_RESFD, STAGE_RESFD,
 } from '../include/layout';
 import { EINVAL, EINPROGRESS } from '../include/errno';
 import { pack, hi32, lo32, cpu_relax, spin_lock, spin_unlock } from '../include/barrier';
@@ -233,6 +233,7 @@ export function kiocb_cancel(req: usize, cw: usize, gen: u32): i32 {
     old = seen;
   }
   if (st != KIOCB_CANCELLABLE) {
+    fi_cancel_cb_hold();
     run_cancel_cb(st, req, gen);
     // Release: the callback's effects before CANCELLED; pairs with completion's
     // atomic load spinning on CANCELLING.
@@ -259,6 +260,21 @@ function fi_cancel_race(cw: usize, gen: u32): void {
     }
   }
   atomic.store<u32>(H_FI_CANCEL_HOLD, FI_HOLD_TIMEOUT);
+}
+
+/**
+ * Fault injection (FLAG_FI_CANCEL_CB_HOLD), called by kiocb_cancel between its
+ * move to CANCELLING and the callback: the first call after boot waits,
+ * bounded, until the test stores FI_HOLD_RELEASED in H_FI_CB_HOLD.
+ */
+function fi_cancel_cb_hold(): void {
+  if ((load<u32>(H_FLAGS) & FLAG_FI_CANCEL_CB_HOLD) == 0) return;
+  if (atomic.cmpxchg<u32>(H_FI_CB_HOLD, 0, FI_HOLD_WAITING) != 0) return; // one hold per boot
+  for (let i = 0; i < 1_000_000_000; i++) {
+    // Pairs with the test's atomic store of RELEASED.
+    if (atomic.load<u32>(H_FI_CB_HOLD) == FI_HOLD_RELEASED) return;
+  }
+  atomic.store<u32>(H_FI_CB_HOLD, FI_HOLD_TIMEOUT);
 }
 
 /**

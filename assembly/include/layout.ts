@@ -141,6 +141,12 @@ export const H_UPAGES: u32 = 396; //  address of the table. W: kernel_init. A: p
 // generation was retired meanwhile: it completed) or FI_HOLD_TIMEOUT.
 // W: kiocb_cancel's hold (cmpxchg 0 -> WAITING, then atomic store). A: atomic load (tests).
 export const H_FI_CANCEL_HOLD: u32 = 400;
+// Fault injection FLAG_FI_CANCEL_CB_HOLD (tests only): the state of its one hold
+// (kiocb_cancel, between moving a request with a callback to CANCELLING and
+// running the callback). 0 not yet, FI_HOLD_WAITING while held, then
+// FI_HOLD_RELEASED (stored by the test: go on) or FI_HOLD_TIMEOUT.
+// W: kiocb_cancel's hold (cmpxchg 0 -> WAITING, TIMEOUT), the test (RELEASED). A: atomic load/store.
+export const H_FI_CB_HOLD: u32 = 404;
 // Orphaned cookies: per cpu, a bitmap of COOKIE_SPACE bits. A thread's handle for
 // its iocb object (the cookie) travels with the event; when the event is consumed
 // by anyone but the submitting thread (another thread's io_getevents, a user-space
@@ -168,6 +174,7 @@ export const H_FI_TAG_HOOK: u32 = 380;
 export const FI_HOLD_WAITING: u32 = 1;
 export const FI_HOLD_REUSED: u32 = 2;
 export const FI_HOLD_TIMEOUT: u32 = 3;
+export const FI_HOLD_RELEASED: u32 = 4; // a hold the test ends itself (H_FI_CB_HOLD)
 // Pins on user blocks held by binary requests (kfree_user defers the free of a
 // pinned block to its last unpin): the address of a directory of u32, one per
 // UPIN_CHUNK bytes of memory, each 0 or the address of a lazily kmalloc'd leaf
@@ -271,6 +278,12 @@ export const FLAG_FI_STEAL_RACE: u32 = 128;
 // was freed). It holds open the window in which completion wins the word
 // between a canceller's load and its compare-and-swap.
 export const FLAG_FI_CANCEL_RACE: u32 = 256;
+// Fault injection (tests only): the first io_cancel after boot that moves a
+// request with a callback to CANCELLING waits, bounded, before it runs the
+// callback, until the test releases it (H_FI_CB_HOLD). It holds open the
+// window in which the request is marked but its driver has not yet been told:
+// a device thread that meets the marked bio in stage 1 must complete it.
+export const FLAG_FI_CANCEL_CB_HOLD: u32 = 512;
 
 // ---------------------------------------------------------------------------
 // CPU table. A "cpu" is a thread that has instantiated the module.

@@ -192,6 +192,10 @@ function runJest(tests, timeoutMs) {
     const timer = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }, timeoutMs);
     p.on('close', (code, sig) => {
       clearTimeout(timer);
+      // A jest worker spinning in a mutated kernel (an infinite loop in wasm)
+      // does not answer jest's shutdown and outlives it, still burning a cpu
+      // for every later mutant: kill whatever is left of the group.
+      try { process.kill(-p.pid, 'SIGKILL'); } catch {}
       const failed = [...err.matchAll(/^FAIL (\S+)/gm)].map((m) => basename(m[1]));
       resolve({ code, timedOut: sig === 'SIGKILL', ms: Date.now() - t0, failed });
     });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Kernel, IOCB_CMD, type BootOptions, type Iocb, type IoEvent } from 'kaio';
+import { FI_HOLD_WAITING } from '../assembly/include/layout';
 
 const booted: Kernel[] = [];
 
@@ -197,3 +198,19 @@ export async function tWorker(k: Kernel, opts: { shared?: SharedArrayBuffer; att
 afterAll(async () => {
   await Promise.all(workers.splice(0).map((w) => w.terminate()));
 });
+
+/**
+ * Wait (bounded: about 20 s of 1 ms sleeps) until a fault-injection hold word
+ * (H_FI_*_HOLD) says another thread is held there (FI_HOLD_WAITING); returns
+ * the word's last value, for the caller to assert. The held thread is in wasm,
+ * spinning on a condition the test controls, so this thread may block.
+ */
+export function tHeld(u32: Uint32Array, holdWord: number): number {
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  let hold = Atomics.load(u32, holdWord >>> 2);
+  for (let i = 0; i < 20_000 && hold !== FI_HOLD_WAITING; i++) {
+    Atomics.wait(tick, 0, 0, 1);
+    hold = Atomics.load(u32, holdWord >>> 2);
+  }
+  return hold;
+}

@@ -15,7 +15,7 @@
 // generation back, and the old key would cancel it.
 import { errno, IOCB_CMD, type Iocb, type IoEvent } from 'kaio';
 import * as L from '../assembly/include/layout';
-import { tBoot, tReap, tWorker } from './helpers';
+import { tBoot, tReap, tWorker, tHeld } from './helpers';
 
 test('a cancel that loses the word to completion returns -EINVAL and leaves the generation retired', async () => {
   const k = await tBoot({ maxCpus: 4, faultInjection: 'cancel-race' });
@@ -32,13 +32,7 @@ test('a cancel that loses the word to completion returns -EINVAL and leaves the 
   // 1. The worker cancels the waiting read and is held before its cmpxchg.
   const worker = await tWorker(k);
   const cancel = worker.run(({ k: wk }, a: { ctx: number; key: number }) => wk.io_cancel(a.ctx, { aio_key: a.key }), { ctx, key });
-  const tick = new Int32Array(new SharedArrayBuffer(4));
-  let hold = 0;
-  for (let i = 0; i < 20_000 && hold !== L.FI_HOLD_WAITING; i++) {
-    hold = Atomics.load(u32, L.H_FI_CANCEL_HOLD >>> 2);
-    if (hold !== L.FI_HOLD_WAITING) Atomics.wait(tick, 0, 0, 1); // poll the hold word, at most ~20 s
-  }
-  expect(hold).toBe(L.FI_HOLD_WAITING);
+  expect(tHeld(u32, L.H_FI_CANCEL_HOLD)).toBe(L.FI_HOLD_WAITING);
 
   // 2. A write completes the read; its generation is retired while the cancel is held.
   expect(k.write(w, Buffer.from('data'))).toBe(4);

@@ -17,7 +17,7 @@
 // which publishes the page; the worker's cmpxchg then fails.
 import { errno, IOCB_CMD, type Iocb, type IoEvent } from 'kaio';
 import * as L from '../assembly/include/layout';
-import { tBoot, tWorker } from './helpers';
+import { tBoot, tWorker, tHeld } from './helpers';
 
 const split = (ctx: number): [number, number] => [ctx % 65536, Math.floor(ctx / 65536)];
 
@@ -44,13 +44,7 @@ test('the cpu that loses the race to publish a fresh cancel page uses the publis
     const n = k.io_submit(ctxA, [iocb]);
     return n === 1 ? { key: iocb.aio_key! } : { error: `io_submit ${n}` };
   }, { ctxA, ra });
-  const tick = new Int32Array(new SharedArrayBuffer(4));
-  let hold = 0;
-  for (let i = 0; i < 20_000 && hold !== L.FI_HOLD_WAITING; i++) {
-    hold = Atomics.load(u32, L.H_FI_CW_HOLD >>> 2);
-    if (hold !== L.FI_HOLD_WAITING) Atomics.wait(tick, 0, 0, 1); // poll the hold word, at most ~20 s
-  }
-  expect(hold).toBe(L.FI_HOLD_WAITING);
+  expect(tHeld(u32, L.H_FI_CW_HOLD)).toBe(L.FI_HOLD_WAITING);
   expect(u32[L.CPAGE_OFF >>> 2]).toBe(0); // the worker's copy is not published
   // The copy is the last block the bump allocator handed out: all its words are
   // FREE at generation 1, and initialising it wrote nothing past its end.

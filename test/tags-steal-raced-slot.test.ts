@@ -15,7 +15,7 @@
 // cache and the global stack are empty, allocates: it steals slot 0, and is
 // held at slot 1, which this thread then pops.
 import * as L from '../assembly/include/layout';
-import { tBoot, tWorker } from './helpers';
+import { tBoot, tWorker, tHeld } from './helpers';
 
 const split = (ctx: number): [number, number] => [ctx % 65536, Math.floor(ctx / 65536)];
 interface Hooks { tag_test_alloc(s: number, g: number, cpu: number): number; tag_test_free(s: number, g: number, cpu: number, id: number): number }
@@ -54,13 +54,7 @@ test('a thief that loses a slot to its owner between load and xchg leaves no hol
     const x = (wk as unknown as { core: { x: Hooks } }).core.x;
     return x.tag_test_alloc(a.s, a.g, wk.cpu);
   }, { s, g });
-  const tick = new Int32Array(new SharedArrayBuffer(4));
-  let hold = 0;
-  for (let i = 0; i < 20_000 && hold !== L.FI_HOLD_WAITING; i++) {
-    hold = Atomics.load(core.u32, L.H_FI_STEAL_HOLD >>> 2);
-    if (hold !== L.FI_HOLD_WAITING) Atomics.wait(tick, 0, 0, 1); // poll the hold word, at most ~20 s
-  }
-  expect(hold).toBe(L.FI_HOLD_WAITING);
+  expect(tHeld(core.u32, L.H_FI_STEAL_HOLD)).toBe(L.FI_HOLD_WAITING);
 
   // 3. The owner pops slot 1 inside the hold; the thief's xchg then finds it empty.
   expect(core.x.tag_test_alloc(s, g, k.cpu)).toBe(i1);

@@ -59,7 +59,10 @@ async function reusedOf(k: Kernel, addrs: number[], tries: number, want?: number
   return hits;
 }
 
-test('events reaped by another thread free the submitter\'s blocks (after its next sweep)', async () => {
+test.each([
+  ['io_getevents into IoEvent objects', false],
+  ['io_getevents into an IoEventArray (binary records)', true],
+])('events reaped by another thread (%s) free the submitter\'s blocks (after its next sweep)', async (_how, binary) => {
   const k = await tBoot();
   const { path, fd } = tDisk(k, { serviceTimeUs: 0 });
   const ctx = k.io_setup(512);
@@ -67,16 +70,16 @@ test('events reaped by another thread free the submitter\'s blocks (after its ne
   const w = await tWorker(k);
   const addrs = submitReads(k, ctx, fd, N);
   // The worker reaps all of them: it cannot deliver to this thread's objects.
-  const got = await w.run(({ k: wk }, a: { ctx: number; n: number }) => {
-    const evs: IoEvent[] = [];
+  const got = await w.run(({ k: wk }, a: { ctx: number; n: number; binary: boolean }) => {
+    const evs = a.binary ? wk.ioEventArray(64) : [];
     let n = 0;
     while (n < a.n) {
-      const r = wk.io_getevents(a.ctx, 1, a.n - n, evs, 5000);
+      const r = wk.io_getevents(a.ctx, 1, Math.min(64, a.n - n), evs, 5000);
       if (r <= 0) break;
       n += r;
     }
     return n;
-  }, { ctx, n: N });
+  }, { ctx, n: N, binary });
   expect(got).toBe(N);
   // Until this thread sweeps, the blocks are still held: none is handed out again.
   expect(await reusedOf(k, addrs, 8)).toBe(0);

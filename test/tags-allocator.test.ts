@@ -62,6 +62,11 @@ describe('tag allocator', () => {
     expect(k.ctxStat(ctx)!.cachedHere).toBe(31);
     for (const id of ids) x.tag_test_free(s, g, me, id); // 31 + 33 = 64: full, not yet flushed
     expect(k.ctxStat(ctx)!.cachedHere).toBe(64);
+    // A pop from the full cache makes room for one push: it goes back into the cache, no flush.
+    const popped = x.tag_test_alloc(s, g, me);
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(63);
+    expect(x.tag_test_free(s, g, me, popped)).toBe(0);
+    expect(k.ctxStat(ctx)!.cachedHere).toBe(64);
     const other = x.tag_test_alloc(s, g, me + 1);
     x.tag_test_free(s, g, me, other); // a push onto a full cache gives 32 back first
     expect(k.ctxStat(ctx)!.cachedHere).toBe(33);

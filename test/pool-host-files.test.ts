@@ -48,6 +48,12 @@ test('open: host paths are opened for real; errors are the real open\'s', async 
   expect(fd).toBeGreaterThanOrEqual(3);
   expect(fs.existsSync(created)).toBe(true);
   expect(k.close(fd)).toBe(0);
+  // A directory opens read-only; reading it is -EINVAL at submit (no read_iter), as on Linux.
+  const dfd = k.open(dir, 'r');
+  expect(dfd).toBeGreaterThanOrEqual(3);
+  const dctx = k.io_setup(4);
+  expect(k.io_submit(dctx, [rd(dfd, Buffer.alloc(8), 0, 1n)])).toBe(-errno.EINVAL);
+  expect(k.close(dfd)).toBe(0);
   // One component under /dev/ is kaio's device namespace; a deeper path there is a host file.
   expect(k.open('/dev/no-such-kaio-device', 'r')).toBe(-errno.ENOENT);
   expect(k.open('/dev/shm/no/such/file', 'r')).toBe(-errno.ENOENT);
